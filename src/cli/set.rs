@@ -1,0 +1,56 @@
+//! `set [NAME] [--force]`: store the value read from standard input, encrypted.
+
+use std::io::{IsTerminal, Read};
+
+use continuum_vault::secrecy::SecretString;
+use continuum_vault::{Error, MAX_FILE_SIZE, SetOutcome, Vault};
+use zeroize::Zeroizing;
+
+use super::{Failure, print_notices};
+
+pub(crate) fn run(vault: &Vault, name: &str, force: bool) -> Result<u8, Failure> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("Type the value, then press Enter and Ctrl-D:");
+    }
+    let value = read_value(stdin.lock())?;
+    let (outcome, notices) = vault.set(name, &value, force)?;
+    print_notices(&notices);
+    eprintln!(
+        "{}",
+        match outcome {
+            SetOutcome::Created => "stored",
+            SetOutcome::Unchanged => "unchanged: the vault already holds this value",
+            SetOutcome::Replaced =>
+                "replaced: sessions signed with the old value are no longer valid",
+            _ => "done",
+        }
+    );
+    Ok(0)
+}
+
+/// Reads at most `MAX_FILE_SIZE` bytes into one zeroizing buffer that never reallocates.
+fn read_value(mut input: impl Read) -> Result<SecretString, Failure> {
+    let cap = usize::try_from(MAX_FILE_SIZE).expect("64 KiB fits") + 1;
+    let mut buf = Zeroizing::new(vec![0u8; cap]);
+    let mut filled = 0;
+    while filled < cap {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Failure::Stdin(e)),
+        }
+    }
+    if filled == cap {
+        return Err(Failure::StdinTooLarge);
+    }
+    let text = std::str::from_utf8(&buf[..filled]).map_err(|_| {
+        Failure::Vault(Error::InvalidSetting {
+            setting: "standard input",
+            value: "(not shown)".into(),
+            reason: "UTF-8 text",
+        })
+    })?;
+    Ok(continuum_vault::secrecy::SecretString::from(text))
+}

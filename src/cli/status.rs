@@ -1,0 +1,68 @@
+//! `status [NAME] [--json]`: which source would win, and what is wrong, with fixes.
+
+use continuum_vault::Vault;
+
+use super::{Failure, write_stdout};
+
+pub(crate) fn run(vault: &Vault, name: &str, json: bool) -> Result<u8, Failure> {
+    let status = vault.status(name)?;
+    let text = if json {
+        let mut text = serde_json::to_string_pretty(&status).expect("status serializes");
+        text.push('\n');
+        text
+    } else {
+        human(&status)
+    };
+    write_stdout(text.as_bytes())?;
+    Ok(status.exit_code)
+}
+
+fn human(s: &continuum_vault::Status) -> String {
+    use std::fmt::Write;
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let mut out = String::new();
+    let _ = writeln!(out, "secret:        {}", s.name);
+    let _ = writeln!(out, "source:        {}", s.source);
+    let _ = writeln!(out, "path:          {}", s.path.display());
+    let _ = writeln!(
+        out,
+        "exists:        {}",
+        if s.exists { "yes" } else { "no" }
+    );
+    let _ = writeln!(out, "mode:          {}", or_dash(s.mode.clone()));
+    let _ = writeln!(
+        out,
+        "owner uid:     {}",
+        or_dash(s.owner_uid.map(|u| u.to_string()))
+    );
+    let _ = writeln!(out, "content:       {}", s.content);
+    let _ = writeln!(
+        out,
+        "key source:    {} (requested: {})",
+        or_dash(s.key_source.map(|k| k.as_str().to_owned())),
+        s.requested_key_source.as_str()
+    );
+    let _ = writeln!(out, "vault id:      {}", or_dash(s.vault_id.clone()));
+    let _ = writeln!(out, "recipient:     {}", or_dash(s.recipient.clone()));
+    let _ = writeln!(
+        out,
+        "keyring:       {}",
+        match s.keyring_reachable {
+            Some(true) => "reachable",
+            Some(false) => "unreachable",
+            None => "not needed",
+        }
+    );
+    let _ = writeln!(
+        out,
+        "healthy:       {}",
+        if s.healthy { "yes" } else { "no" }
+    );
+    for p in &s.problems {
+        let _ = writeln!(out, "problem:       {}", p.message);
+        if let Some(fix) = &p.fix {
+            let _ = writeln!(out, "  fix:         {fix}");
+        }
+    }
+    out
+}

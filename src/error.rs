@@ -1,0 +1,398 @@
+//! Errors, named by the operation that failed, each with the fix a user can apply.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong while resolving or storing a secret.
+///
+/// Each variant names the operation that failed and carries its context (the path, the
+/// underlying cause). The first line ([`Display`](std::fmt::Display)) says what happened;
+/// [`Error::hint`] says what to do about it. No variant ever holds a secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The secret's name is not of the form `^[a-z][a-z0-9_]{0,63}$`, or is reserved.
+    #[error("invalid secret name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+
+    /// Both the variable and its `_FILE` variant are set, so the source is ambiguous.
+    #[error("both {var} and {file_var} are set; refusing to guess which one is meant")]
+    AmbiguousEnv {
+        /// The direct variable, e.g. `CONTINUUM_JWT_SECRET`.
+        var: String,
+        /// The file variable, e.g. `CONTINUUM_JWT_SECRET_FILE`.
+        file_var: String,
+    },
+
+    /// A configuration variable or option has a value this tool does not understand.
+    #[error("invalid value {value:?} for {setting}: {reason}")]
+    InvalidSetting {
+        /// The variable or option.
+        setting: &'static str,
+        /// The value as given (never a secret).
+        value: String,
+        /// What is accepted.
+        reason: &'static str,
+    },
+
+    /// The home directory could not be determined, so the default vault dir is unknown.
+    #[error("cannot determine the home directory for the default vault location")]
+    NoHomeDir,
+
+    /// The file named by a `*_FILE` variable could not be read.
+    #[error("cannot read {var} file {path}")]
+    ReadEnvFile {
+        /// The variable that named the file.
+        var: String,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The file named by a `*_FILE` variable is empty after stripping whitespace.
+    #[error("{var} file {path} is empty")]
+    EmptyEnvFile {
+        /// The variable that named the file.
+        var: String,
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// The vault dir (or a file in it, or the key file) is unsafe to use as it is.
+    #[error("refusing to use {path}: {problem}")]
+    UnsafePath {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: Unsafe,
+    },
+
+    /// A file or directory could not be read, created or inspected.
+    #[error("cannot {action} {path}")]
+    Io {
+        /// What was being done, e.g. "read", "create directory".
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Writing a file failed; the previous content, if any, is intact.
+    #[error("cannot write {path}; nothing was changed")]
+    Write {
+        /// The file that was being replaced or created.
+        path: PathBuf,
+        /// The cause (for example no space left, or a read-only file system).
+        #[source]
+        source: io::Error,
+    },
+
+    /// The secret does not exist and creating it was not allowed (`--no-create`).
+    #[error("no secret at {path}")]
+    NotFound {
+        /// Where the secret would be.
+        path: PathBuf,
+    },
+
+    /// The file exists but its content cannot be used. It is left as it is.
+    #[error("{path} is corrupt: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The file is encrypted but could not be decrypted with this vault's key.
+    #[error("cannot decrypt {path}: {reason}")]
+    Decrypt {
+        /// The file.
+        path: PathBuf,
+        /// The cause reported by the age decoder.
+        reason: String,
+    },
+
+    /// An encrypted secret exists but the vault metadata that names its key does not.
+    #[error("{path} is encrypted but the vault metadata {metadata} is missing")]
+    MetadataMissing {
+        /// The encrypted file.
+        path: PathBuf,
+        /// Where the metadata should be.
+        metadata: PathBuf,
+    },
+
+    /// The requested key source contradicts the one recorded when the vault was created.
+    #[error("this vault keeps its key in the {recorded}, but the {requested} was requested")]
+    KeySourceConflict {
+        /// The key source in the metadata.
+        recorded: crate::KeySource,
+        /// The key source asked for by option or environment.
+        requested: crate::KeySource,
+    },
+
+    /// The OS keyring could not be reached or refused the request.
+    #[error("the OS keyring is unavailable: {reason}")]
+    KeyringUnavailable {
+        /// The cause as the keyring reported it.
+        reason: String,
+    },
+
+    /// The OS keyring (or the vault lock) did not answer before the deadline.
+    #[error("timed out after {}ms waiting for {what}", after.as_millis())]
+    Timeout {
+        /// What was waited for.
+        what: &'static str,
+        /// The deadline that expired.
+        after: Duration,
+    },
+
+    /// The vault's identity is not in the keyring (deleted, or the collection is locked).
+    #[error(
+        "the key of vault {vault_id} is not in the OS keyring (service {service:?}, account {account:?})"
+    )]
+    IdentityMissing {
+        /// The vault id from the metadata.
+        vault_id: String,
+        /// The keyring service.
+        service: &'static str,
+        /// The keyring account.
+        account: String,
+    },
+
+    /// The vault's key file is missing.
+    #[error("the key file {path} of this vault is missing")]
+    KeyFileMissing {
+        /// Where the key file should be.
+        path: PathBuf,
+    },
+
+    /// The keyring entry or key file does not hold a usable age identity.
+    #[error("the vault key in {location} is not a valid age identity{detail}")]
+    IdentityInvalid {
+        /// The keyring entry or key file.
+        location: String,
+        /// Further detail, never the key itself.
+        detail: &'static str,
+    },
+
+    /// Another value is already stored, and `--force` was not given.
+    #[error("{path} already holds {what}; refusing to replace it")]
+    Conflict {
+        /// The secret file.
+        path: PathBuf,
+        /// "a different value" or "a value that cannot be decrypted".
+        what: &'static str,
+    },
+
+    /// A value to store was empty after stripping whitespace.
+    #[error("refusing to store an empty value")]
+    EmptyValue,
+
+    /// Encrypting failed (this is a bug or an out-of-memory condition).
+    #[error("cannot encrypt: {reason}")]
+    Encrypt {
+        /// The cause.
+        reason: String,
+    },
+
+    /// The operating system's random number generator failed.
+    #[error("the OS random number generator failed: {reason}")]
+    Random {
+        /// The cause.
+        reason: String,
+    },
+}
+
+/// Why a path was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unsafe {
+    /// It is a symbolic link.
+    Symlink,
+    /// It is not a regular file (a FIFO, a device, a socket or a directory).
+    NotRegularFile,
+    /// It is not a directory.
+    NotDirectory,
+    /// It belongs to another user.
+    ForeignOwner {
+        /// The owner's uid.
+        owner: u32,
+        /// This process's effective uid.
+        me: u32,
+    },
+    /// Group or others may write to this directory.
+    WritableByOthers {
+        /// The permission bits.
+        mode: u32,
+    },
+    /// A plaintext secret that group or others may read or write.
+    ReadableByOthers {
+        /// The permission bits.
+        mode: u32,
+    },
+    /// The file is larger than the reader accepts.
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+impl std::fmt::Display for Unsafe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Symlink => f.write_str("it is a symbolic link"),
+            Self::NotRegularFile => f.write_str("it is not a regular file"),
+            Self::NotDirectory => f.write_str("it is not a directory"),
+            Self::ForeignOwner { owner, me } => {
+                write!(f, "it is owned by uid {owner}, not by this user (uid {me})")
+            }
+            Self::WritableByOthers { mode } => {
+                write!(f, "group or others can write to it (mode {mode:04o})")
+            }
+            Self::ReadableByOthers { mode } => write!(
+                f,
+                "it holds a plaintext secret that group or others can access (mode {mode:04o})"
+            ),
+            Self::TooLarge { limit } => write!(f, "it is larger than {limit} bytes"),
+        }
+    }
+}
+
+/// Exit codes of the `continuum-vault` command, by class of failure.
+pub(crate) mod exit {
+    pub(crate) const OTHER: u8 = 1;
+    pub(crate) const USAGE: u8 = 2;
+    pub(crate) const NOT_FOUND: u8 = 3;
+    pub(crate) const UNSAFE: u8 = 4;
+    pub(crate) const CORRUPT: u8 = 5;
+    pub(crate) const KEYRING: u8 = 6;
+    pub(crate) const CONFLICT: u8 = 7;
+}
+
+impl Error {
+    /// The exit code the `continuum-vault` command uses for this error.
+    ///
+    /// 1 other, 2 usage, 3 not found, 4 unsafe path (permissions, owner, symlink),
+    /// 5 corrupt or undecryptable, 6 keyring unavailable, locked or timed out,
+    /// 7 conflict or ambiguous configuration.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::InvalidName { .. } | Self::InvalidSetting { .. } | Self::EmptyValue => {
+                exit::USAGE
+            }
+            Self::NotFound { .. } => exit::NOT_FOUND,
+            Self::ReadEnvFile { source, .. } | Self::Io { source, .. } => match source.kind() {
+                io::ErrorKind::NotFound => exit::NOT_FOUND,
+                io::ErrorKind::PermissionDenied => exit::UNSAFE,
+                _ => exit::OTHER,
+            },
+            Self::UnsafePath { .. } => exit::UNSAFE,
+            Self::EmptyEnvFile { .. }
+            | Self::Corrupt { .. }
+            | Self::Decrypt { .. }
+            | Self::MetadataMissing { .. }
+            | Self::KeyFileMissing { .. } => exit::CORRUPT,
+            Self::KeyringUnavailable { .. }
+            | Self::Timeout { .. }
+            | Self::IdentityMissing { .. }
+            | Self::IdentityInvalid { .. } => exit::KEYRING,
+            Self::AmbiguousEnv { .. } | Self::KeySourceConflict { .. } | Self::Conflict { .. } => {
+                exit::CONFLICT
+            }
+            Self::NoHomeDir | Self::Write { .. } | Self::Encrypt { .. } | Self::Random { .. } => {
+                exit::OTHER
+            }
+        }
+    }
+
+    /// What the user can do about this error, when there is something to do.
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        let restore = "restore the file from a backup, or delete it knowingly (a new secret \
+                       will be generated and every signed-in admin is logged out)";
+        Some(match self {
+            Self::InvalidName { .. } => {
+                "use lowercase letters, digits and '_', starting with a letter, at most 64 \
+                 characters; names ending in _file or _previous or starting with vault are reserved"
+                    .into()
+            }
+            Self::AmbiguousEnv { var, file_var } => {
+                format!("unset one of {var} and {file_var}")
+            }
+            Self::InvalidSetting { reason, .. } => format!("accepted: {reason}"),
+            Self::NoHomeDir => "set HOME, or choose the vault dir with --dir or CONTINUUM_VAULT_DIR".into(),
+            Self::ReadEnvFile { var, .. } => {
+                format!("make the file readable, or unset {var} to use the vault")
+            }
+            Self::EmptyEnvFile { var, .. } => {
+                format!("put the secret in the file, or unset {var} to use the vault")
+            }
+            Self::UnsafePath { path, problem } => unsafe_hint(path, problem),
+            Self::Io { path, .. } => format!("check that {} is accessible to this user", path.display()),
+            Self::Write { path, .. } => format!(
+                "free some space or make {} writable, then try again",
+                path.parent().unwrap_or(path).display()
+            ),
+            Self::NotFound { .. } => "run without --no-create to generate it, or `continuum-vault set` to store one".into(),
+            Self::Corrupt { .. } | Self::Decrypt { .. } => restore.into(),
+            Self::MetadataMissing { .. } => {
+                format!("restore the vault metadata from a backup; otherwise {restore}")
+            }
+            Self::KeySourceConflict { recorded, .. } => format!(
+                "drop the option (later runs follow the record), or ask for the {recorded} explicitly"
+            ),
+            Self::KeyringUnavailable { .. } => {
+                "start and unlock the OS keyring (Secret Service, e.g. gnome-keyring) in this session, \
+                 or use --key-source file"
+                    .into()
+            }
+            Self::Timeout { what, .. } => format!(
+                "check that the {what} is responsive, or raise CONTINUUM_VAULT_KEYRING_TIMEOUT_MS"
+            ),
+            Self::IdentityMissing { .. } => format!(
+                "unlock the keyring collection (it answers 'no entry' while locked) and try again; \
+                 if the key was deleted, {restore}"
+            ),
+            Self::KeyFileMissing { .. } | Self::IdentityInvalid { .. } => {
+                format!("restore the key from a backup; otherwise {restore}")
+            }
+            Self::Conflict { .. } => "pass --force to replace it (signed-in admins will be logged out)".into(),
+            Self::EmptyValue => "pipe the value on standard input".into(),
+            Self::Encrypt { .. } | Self::Random { .. } => return None,
+        })
+    }
+}
+
+fn unsafe_hint(path: &std::path::Path, problem: &Unsafe) -> String {
+    let p = path.display();
+    match problem {
+        Unsafe::Symlink => format!(
+            "replace the link with the file itself; for a mounted secret (Docker, Kubernetes) \
+             point CONTINUUM_JWT_SECRET_FILE (or the _FILE variable of your secret) at {p} instead"
+        ),
+        Unsafe::NotRegularFile | Unsafe::NotDirectory => {
+            format!("move {p} out of the way, or choose another vault dir with --dir")
+        }
+        Unsafe::ForeignOwner { .. } => {
+            format!("run as the owner of {p}, or `chown` it to this user")
+        }
+        Unsafe::WritableByOthers { .. } => format!("run `chmod 700 {p}`"),
+        Unsafe::ReadableByOthers { .. } => {
+            format!("run `chmod 600 {p}`; others could read it, so rotate the secret afterwards")
+        }
+        Unsafe::TooLarge { .. } => {
+            format!("{p} is not a secret written by this tool; move it away")
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Atomic replacement: a new file is written under a temporary name created with
+//! `O_CREAT|O_EXCL|O_NOFOLLOW` and mode 0600, fsynced, renamed over the target, and the
+//! directory is fsynced. A crash at any point leaves the old file or the new one.
+
+use std::fs::File;
+use std::io::Write;
+
+use rand::RngExt;
+use rustix::fs::{Mode, OFlags};
+
+use super::PrivateDir;
+use super::dir::io_error;
+use crate::Error;
+
+/// Marks temporary files: `.<name>.tmp.<random>`.
+const TEMP_MARK: &str = ".tmp.";
+
+/// Whether an existing target may be replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replace {
+    /// Replace the target atomically if it exists.
+    Yes,
+    /// Fail if the target exists (used for new key files).
+    No,
+}
+
+impl PrivateDir {
+    /// Writes `bytes` to `name` atomically with mode 0600. Call with the vault lock held.
+    pub(crate) fn write_atomic(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        replace: Replace,
+    ) -> Result<(), Error> {
+        let target = self.join(name);
+        let write_err = |source: std::io::Error| Error::Write {
+            path: target.clone(),
+            source,
+        };
+        let temp = temp_name(name);
+        let fd = rustix::fs::openat(
+            self.fd(),
+            &temp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| write_err(e.into()))?;
+        let mut file = File::from(fd);
+        let result = file
+            .write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(write_err)
+            .and_then(|()| self.rename(&temp, name, replace).map_err(write_err));
+        drop(file);
+        if result.is_err() {
+            // Best effort: a leftover temp file is also removed by the next write.
+            let _ = rustix::fs::unlinkat(self.fd(), &temp, rustix::fs::AtFlags::empty());
+            return result;
+        }
+        rustix::fs::fsync(self.fd()).map_err(|e| write_err(e.into()))
+    }
+
+    fn rename(&self, from: &str, to: &str, replace: Replace) -> std::io::Result<()> {
+        match replace {
+            Replace::Yes => rustix::fs::renameat(self.fd(), from, self.fd(), to)?,
+            Replace::No => rustix::fs::renameat_with(
+                self.fd(),
+                from,
+                self.fd(),
+                to,
+                rustix::fs::RenameFlags::NOREPLACE,
+            )?,
+        }
+        Ok(())
+    }
+
+    /// Removes temp files left by writers that crashed. Call with the vault lock held, so
+    /// that no live writer's temp file is among them.
+    pub(crate) fn remove_stale_temps(&self) -> Result<(), Error> {
+        let entries =
+            std::fs::read_dir(self.path()).map_err(|e| io_error("list", self.path(), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("list", self.path(), e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if is_temp_name(name) {
+                match rustix::fs::unlinkat(self.fd(), name, rustix::fs::AtFlags::empty()) {
+                    Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+                    Err(e) => {
+                        return Err(io_error(
+                            "remove stale temp file",
+                            &self.join(name),
+                            e.into(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn temp_name(name: &str) -> String {
+    let suffix: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(12)
+        .map(char::from)
+        .collect();
+    format!(".{name}{TEMP_MARK}{suffix}")
+}
+
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name.rsplit_once(TEMP_MARK).is_some_and(|(_, suffix)| {
+            !suffix.is_empty() && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn writes_0600_and_replaces() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = PrivateDir::create(&tmp.path().join("v")).unwrap();
+        dir.write_atomic("s", b"one", Replace::Yes).unwrap();
+        dir.write_atomic("s", b"two", Replace::Yes).unwrap();
+        assert_eq!(std::fs::read(dir.join("s")).unwrap(), b"two");
+        let mode = std::fs::metadata(dir.join("s"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        let err = dir.write_atomic("s", b"three", Replace::No).unwrap_err();
+        assert!(matches!(err, Error::Write { .. }));
+        assert_eq!(std::fs::read(dir.join("s")).unwrap(), b"two");
+        // Nothing but the target is left.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn removes_only_temp_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = PrivateDir::create(&tmp.path().join("v")).unwrap();
+        for name in [
+            ".jwt_secret.tmp.abcDEF123456",
+            "..continuum-vault.json.tmp.x1",
+            "jwt_secret",
+            ".continuum-vault.lock",
+            ".x.tmp.",
+        ] {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        dir.remove_stale_temps().unwrap();
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".continuum-vault.lock", ".x.tmp.", "jwt_secret"]);
+    }
+
+    #[test]
+    fn temp_names_are_recognised() {
+        let t = temp_name("jwt_secret");
+        assert!(t.starts_with(".jwt_secret.tmp."), "{t}");
+        assert!(is_temp_name(&t));
+        assert!(!is_temp_name("jwt_secret"));
+    }
+}

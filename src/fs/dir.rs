@@ -1,0 +1,206 @@
+//! The private directory: created 0700, refused when it is a link, foreign, or writable by others.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags};
+
+use super::{mode_bits, my_uid};
+use crate::{Error, Unsafe};
+
+/// A directory that was checked once and is then used only through its descriptor.
+#[derive(Debug)]
+pub(crate) struct PrivateDir {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl PrivateDir {
+    /// Opens an existing directory and checks it; `Ok(None)` when it does not exist.
+    pub(crate) fn open(path: &Path) -> Result<Option<Self>, Error> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match rustix::fs::open(path, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(Self::open_error(path, e.into())),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| io_error("inspect", path, e.into()))?;
+        let unsafe_path = |problem| Error::UnsafePath {
+            path: path.to_owned(),
+            problem,
+        };
+        if st.st_uid != my_uid() {
+            return Err(unsafe_path(Unsafe::ForeignOwner {
+                owner: st.st_uid,
+                me: my_uid(),
+            }));
+        }
+        let mode = mode_bits(st.st_mode);
+        if mode & 0o022 != 0 {
+            return Err(unsafe_path(Unsafe::WritableByOthers { mode }));
+        }
+        Ok(Some(Self {
+            path: path.to_owned(),
+            fd,
+        }))
+    }
+
+    /// Opens the directory, creating it (and missing parents) with mode 0700 first if needed.
+    pub(crate) fn create(path: &Path) -> Result<Self, Error> {
+        if let Some(dir) = Self::open(path)? {
+            return Ok(dir);
+        }
+        match std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_error("create directory", path, e)),
+        }
+        Self::open(path)?.ok_or_else(|| {
+            io_error(
+                "create directory",
+                path,
+                io::Error::from(io::ErrorKind::NotFound),
+            )
+        })
+    }
+
+    fn open_error(path: &Path, e: io::Error) -> Error {
+        // O_NOFOLLOW|O_DIRECTORY fails with ELOOP or ENOTDIR on a link; tell which it was.
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => Error::UnsafePath {
+                path: path.to_owned(),
+                problem: Unsafe::Symlink,
+            },
+            Ok(m) if !m.is_dir() => Error::UnsafePath {
+                path: path.to_owned(),
+                problem: Unsafe::NotDirectory,
+            },
+            _ => io_error("open directory", path, e),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// The full path of an entry, for messages.
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Sets an existing regular file's mode to 0600 (used to tighten loose ciphertext files).
+    pub(crate) fn tighten(&self, name: &str) -> Result<(), Error> {
+        let path = self.join(name);
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io_error("open", &path, e.into()))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| io_error("inspect", &path, e.into()))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(Error::UnsafePath {
+                path,
+                problem: Unsafe::NotRegularFile,
+            });
+        }
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600))
+            .map_err(|e| io_error("change the mode of", &path, e.into()))
+    }
+}
+
+pub(crate) fn io_error(action: &'static str, path: &Path, source: io::Error) -> Error {
+    Error::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn creates_missing_dir_0700_and_reopens_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("a/b");
+        let dir = PrivateDir::create(&path).unwrap();
+        assert_eq!(dir.path(), path);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(PrivateDir::open(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn missing_dir_opens_as_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(
+            PrivateDir::open(&tmp.path().join("nope"))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn refuses_symlinked_and_group_writable_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = PrivateDir::open(&link).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::UnsafePath {
+                    problem: Unsafe::Symlink,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), 4);
+
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o770)).unwrap();
+        let err = PrivateDir::open(&real).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::UnsafePath {
+                    problem: Unsafe::WritableByOthers { mode: 0o770 },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.hint().unwrap().contains("chmod 700"));
+
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let err = PrivateDir::open(&file).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::UnsafePath {
+                    problem: Unsafe::NotDirectory,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! The OS keyring: Secret Service on Linux (pure-Rust zbus client), Keychain on macOS.
+//!
+//! The store is created on the first call that needs it and kept only once it works, so a
+//! keyring that comes up later is found by a later call, and the real connection error
+//! reaches the user (not a generic "no default store"). Every call runs on a worker thread
+//! that is abandoned at the deadline: a frozen daemon cannot hang the caller.
+
+use std::sync::{Arc, Mutex, mpsc};
+
+use keyring_core::{CredentialStore, Entry};
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::deadline::Deadline;
+
+/// The keyring service under which vault keys are stored.
+pub(crate) const SERVICE: &str = "continuum-vault";
+
+/// The keyring account of a vault's key.
+pub(crate) fn account(vault_id: &str) -> String {
+    format!("vault:{vault_id}")
+}
+
+type StoreResult = Result<Arc<CredentialStore>, keyring_core::Error>;
+
+/// How the store is made: the platform's, or (in unit tests) a given one.
+enum Backend {
+    Platform,
+    #[cfg(test)]
+    Fixed(Arc<CredentialStore>),
+}
+
+/// A handle on the OS keyring.
+pub(crate) struct Keyring {
+    backend: Backend,
+    store: Mutex<Option<Arc<CredentialStore>>>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring").finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    pub(crate) fn platform() -> Self {
+        Self {
+            backend: Backend::Platform,
+            store: Mutex::new(None),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_store(store: Arc<CredentialStore>) -> Self {
+        Self {
+            backend: Backend::Fixed(store),
+            store: Mutex::new(None),
+        }
+    }
+
+    /// Reads the secret stored under `account`; `Ok(None)` when there is no entry.
+    pub(crate) fn get(
+        &self,
+        account: &str,
+        deadline: &Deadline,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        let store = self.store(deadline)?;
+        let account = account.to_owned();
+        let result = on_worker(deadline, move || {
+            entry(&store, &account)
+                .and_then(|e| e.get_secret())
+                .map(Zeroizing::new)
+        })?;
+        match result {
+            Ok(secret) => Ok(Some(secret)),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    /// Stores a new secret under `account`. An existing entry is never overwritten.
+    pub(crate) fn add(
+        &self,
+        account: &str,
+        secret: &[u8],
+        deadline: &Deadline,
+    ) -> Result<(), Error> {
+        if self.get(account, deadline)?.is_some() {
+            return Err(Error::KeyringUnavailable {
+                reason: format!("an entry for {account:?} already exists; it was left as it is"),
+            });
+        }
+        let store = self.store(deadline)?;
+        let account = account.to_owned();
+        let secret = Zeroizing::new(secret.to_vec());
+        on_worker(deadline, move || {
+            entry(&store, &account).and_then(|e| e.set_secret(&secret))
+        })?
+        .map_err(|e| unavailable(&e))
+    }
+
+    /// Connects (once it works, the connection is kept).
+    pub(crate) fn store(&self, deadline: &Deadline) -> Result<Arc<CredentialStore>, Error> {
+        let mut cached = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(store) = cached.as_ref() {
+            return Ok(store.clone());
+        }
+        let store = match &self.backend {
+            Backend::Platform => on_worker(deadline, connect)?.map_err(|e| unavailable(&e))?,
+            #[cfg(test)]
+            Backend::Fixed(store) => store.clone(),
+        };
+        *cached = Some(store.clone());
+        Ok(store)
+    }
+}
+
+fn entry(store: &Arc<CredentialStore>, account: &str) -> Result<Entry, keyring_core::Error> {
+    Entry::new_in_store(store, SERVICE, account)
+}
+
+#[cfg(target_os = "linux")]
+fn connect() -> StoreResult {
+    let store: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new()?;
+    Ok(store)
+}
+
+#[cfg(target_os = "macos")]
+fn connect() -> StoreResult {
+    let store: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new()?;
+    Ok(store)
+}
+
+/// Runs a blocking keyring call on a worker thread, giving up at the deadline. The thread
+/// is then abandoned: it ends whenever the call returns, and its result is dropped.
+fn on_worker<T: Send + 'static>(
+    deadline: &Deadline,
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("continuum-vault-keyring".into())
+        .spawn(move || {
+            // The receiver may be gone (deadline passed); then the result is just dropped.
+            let _ = tx.send(call());
+        })
+        .map_err(|e| Error::KeyringUnavailable {
+            reason: format!("cannot start a worker thread: {e}"),
+        })?;
+    rx.recv_timeout(deadline.remaining()).map_err(|e| match e {
+        mpsc::RecvTimeoutError::Timeout => Error::Timeout {
+            what: "OS keyring",
+            after: deadline.budget(),
+        },
+        mpsc::RecvTimeoutError::Disconnected => Error::KeyringUnavailable {
+            reason: "the keyring call panicked".into(),
+        },
+    })
+}
+
+/// Describes a keyring error without ever printing secret bytes (keyring-core's
+/// `BadEncoding` and `BadDataFormat` carry them).
+fn unavailable(e: &keyring_core::Error) -> Error {
+    use keyring_core::Error as K;
+    let reason = match e {
+        K::PlatformFailure(inner) => format!("platform failure: {inner}"),
+        K::NoStorageAccess(inner) => format!("no access to the keyring: {inner}"),
+        K::NoEntry => "no entry".into(),
+        K::BadEncoding(_) | K::BadDataFormat(..) => {
+            "the entry holds data in an unexpected format".into()
+        }
+        K::Ambiguous(items) => format!("{} entries match; remove the extra ones", items.len()),
+        K::NoDefaultStore => "no keyring store is available".into(),
+        other => other.to_string(),
+    };
+    Error::KeyringUnavailable { reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn mock() -> Keyring {
+        Keyring::with_store(keyring_core::mock::Store::new().unwrap())
+    }
+
+    fn soon() -> Deadline {
+        Deadline::after(Duration::from_secs(5))
+    }
+
+    #[test]
+    fn add_then_get_and_never_overwrite() {
+        let k = mock();
+        assert!(k.get("vault:a", &soon()).unwrap().is_none());
+        k.add("vault:a", b"one", &soon()).unwrap();
+        assert_eq!(&k.get("vault:a", &soon()).unwrap().unwrap()[..], b"one");
+        let err = k.add("vault:a", b"two", &soon()).unwrap_err();
+        assert!(matches!(err, Error::KeyringUnavailable { .. }), "{err:?}");
+        assert_eq!(&k.get("vault:a", &soon()).unwrap().unwrap()[..], b"one");
+    }
+
+    #[test]
+    fn a_stuck_call_times_out() {
+        let start = std::time::Instant::now();
+        let err = on_worker(&Deadline::after(Duration::from_millis(50)), || {
+            std::thread::sleep(Duration::from_secs(2));
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Timeout {
+                    what: "OS keyring",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn errors_never_show_entry_bytes() {
+        let e = unavailable(&keyring_core::Error::BadEncoding(
+            b"AGE-SECRET-KEY-1LEAK".to_vec(),
+        ));
+        assert!(!format!("{e} {e:?}").contains("LEAK"));
+    }
+}

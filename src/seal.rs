@@ -1,0 +1,146 @@
+//! How a secret file is sealed: age (X25519), ASCII-armored. And how an existing file is
+//! told apart: armored age, binary age, plaintext, or neither.
+
+use std::io::{Read, Write};
+
+use age::armor::{ArmoredReader, ArmoredWriter, Format};
+use age::x25519;
+use zeroize::Zeroizing;
+
+/// How every armored age file begins.
+pub(crate) const ARMOR_BEGIN: &[u8] = b"-----BEGIN AGE";
+/// How every binary age file begins.
+const BINARY_MAGIC: &[u8] = b"age-encryption.org/";
+
+/// What an existing secret file holds, judged from its bytes alone.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Nothing but whitespace.
+    Empty,
+    /// Age-encrypted (armored or binary), or a damaged age file; never treated as plaintext.
+    Encrypted,
+    /// A plaintext secret: valid UTF-8 without NUL.
+    Plaintext,
+    /// Neither: binary data that is not age.
+    Garbage(&'static str),
+}
+
+/// Classifies file content. A file that starts like age is "encrypted" even when truncated.
+pub(crate) fn classify(bytes: &[u8]) -> Kind {
+    let trimmed = bytes.trim_ascii_start();
+    if trimmed.starts_with(ARMOR_BEGIN) || trimmed.starts_with(BINARY_MAGIC) {
+        return Kind::Encrypted;
+    }
+    match std::str::from_utf8(bytes) {
+        Err(_) => Kind::Garbage("it is neither age-encrypted nor UTF-8 text"),
+        Ok(text) if text.contains('\0') => {
+            Kind::Garbage("it is neither age-encrypted nor text (it contains NUL bytes)")
+        }
+        Ok(text) if crate::text::strip(text).is_empty() => Kind::Empty,
+        Ok(_) => Kind::Plaintext,
+    }
+}
+
+/// Encrypts `plaintext` to `recipients`, ASCII-armored.
+pub(crate) fn seal(plaintext: &[u8], recipients: &[x25519::Recipient]) -> Result<Vec<u8>, String> {
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| e.to_string())?;
+    // Armor roughly doubles nothing: base64 adds a third plus the header lines.
+    let mut out = Vec::with_capacity(512 + plaintext.len() * 2);
+    let armor =
+        ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(|e| e.to_string())?;
+    let mut writer = encryptor.wrap_output(armor).map_err(|e| e.to_string())?;
+    writer.write_all(plaintext).map_err(|e| e.to_string())?;
+    writer
+        .finish()
+        .and_then(ArmoredWriter::finish)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Decrypts an age file (armored or binary) with `identity`.
+///
+/// The plaintext goes into one buffer allocated at its final capacity (a plaintext is never
+/// longer than its ciphertext), so no reallocation leaves an unzeroized copy.
+pub(crate) fn open(
+    ciphertext: &[u8],
+    identity: &x25519::Identity,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    let decryptor =
+        age::Decryptor::new(ArmoredReader::new(ciphertext)).map_err(|e| e.to_string())?;
+    let mut reader = decryptor
+        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .map_err(|e| e.to_string())?;
+    let mut buf = Zeroizing::new(vec![0u8; ciphertext.len()]);
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            return Err("the plaintext is longer than the file".into());
+        }
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trips_and_is_armored() {
+        let id = x25519::Identity::generate();
+        let sealed = seal(b"s3cret", &[id.to_public()]).unwrap();
+        assert!(sealed.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
+        assert_eq!(classify(&sealed), Kind::Encrypted);
+        assert_eq!(&open(&sealed, &id).unwrap()[..], b"s3cret");
+    }
+
+    #[test]
+    fn wrong_key_and_truncation_fail() {
+        let id = x25519::Identity::generate();
+        let sealed = seal(b"s3cret", &[id.to_public()]).unwrap();
+        assert!(open(&sealed, &x25519::Identity::generate()).is_err());
+        for cut in [20, sealed.len() / 2, sealed.len() - 40] {
+            assert_eq!(classify(&sealed[..cut]), Kind::Encrypted);
+            assert!(open(&sealed[..cut], &id).is_err(), "cut at {cut} decrypted");
+        }
+    }
+
+    #[test]
+    fn classifies_content() {
+        assert_eq!(classify(b""), Kind::Empty);
+        assert_eq!(classify(b" \n\t"), Kind::Empty);
+        assert_eq!(classify(b"legacy-secret\n"), Kind::Plaintext);
+        assert_eq!(classify(b"-----BEGIN AGE"), Kind::Encrypted);
+        assert_eq!(
+            classify(b"age-encryption.org/v1\n-> X25519"),
+            Kind::Encrypted
+        );
+        assert!(matches!(classify(b"a\0b"), Kind::Garbage(_)));
+        assert!(matches!(classify(&[0xff, 0xfe]), Kind::Garbage(_)));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_classify_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = classify(&bytes);
+            let id = x25519::Identity::generate();
+            prop_assert!(open(&bytes, &id).is_err());
+        }
+
+        #[test]
+        fn seal_open_round_trip(plain in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let id = x25519::Identity::generate();
+            let sealed = seal(&plain, &[id.to_public()]).unwrap();
+            prop_assert_eq!(&open(&sealed, &id).unwrap()[..], &plain[..]);
+        }
+    }
+}
