@@ -204,15 +204,22 @@ impl Vault {
             }
             Kind::Plaintext => {
                 status.content = "plaintext";
-                problem(
-                    status,
-                    &Error::Corrupt {
+                if crate::fs::group_or_other_bits(content.mode) {
+                    let e = Error::UnsafePath {
                         path: status.path.clone(),
-                        reason:
-                            "it holds the secret in plaintext; the next load encrypts it in place"
-                                .into(),
-                    },
-                );
+                        problem: crate::Unsafe::ReadableByOthers { mode: content.mode },
+                    };
+                    problem(status, &e);
+                } else if decides {
+                    status.problems.push(Problem {
+                        message: format!(
+                            "{} holds the secret in plaintext; the next load encrypts it in place",
+                            status.path.display()
+                        ),
+                        fix: Some("run `continuum-vault get` once to encrypt it".into()),
+                        exit_code: crate::error::exit::OTHER,
+                    });
+                }
             }
             Kind::Empty => {
                 status.content = "empty";
