@@ -1,0 +1,596 @@
+//! The real binary, with the file key source or no keyring at all: the drop-in contract,
+//! files on disk, refusals, exit codes.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::support::env::{TestEnv, is_token_urlsafe_32, mode};
+
+#[test]
+fn first_run_creates_an_armored_0600_file_in_a_0700_dir_and_get_is_stable() {
+    let env = TestEnv::new();
+    let first = env.run(&["get"]);
+    first
+        .assert_code(0)
+        .assert_stderr_has("Generated new JWT secret")
+        .assert_stderr_has("NOT a backup")
+        .assert_stderr_has("CONTINUUM_JWT_SECRET_FILE");
+    let secret = first.stdout_line();
+    assert!(is_token_urlsafe_32(&secret), "{secret:?}");
+    assert!(
+        !first.stderr().contains(&secret),
+        "the secret leaked to stderr"
+    );
+    assert_eq!(env.get(), secret);
+
+    let bytes = std::fs::read(env.secret_path()).unwrap();
+    assert!(bytes.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----\n"));
+    assert!(!String::from_utf8_lossy(&bytes).contains(&secret));
+    assert_eq!(mode(&env.secret_path()), 0o600);
+    assert_eq!(mode(&env.vault_dir()), 0o700);
+}
+
+#[test]
+fn auto_without_a_session_bus_falls_back_to_a_key_file_loudly_and_records_it() {
+    let env = TestEnv::new();
+    let run = env.run(&["get"]);
+    run.assert_code(0)
+        .assert_stderr_has("WARNING: the OS keyring is not usable")
+        .assert_stderr_has("CONTINUUM_VAULT_KEY_SOURCE=keyring");
+    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
+    assert!(meta.contains("\"key_source\": \"file\""), "{meta}");
+    let keys: Vec<_> = std::fs::read_dir(env.key_dir()).unwrap().collect();
+    assert_eq!(keys.len(), 1);
+    // Later runs follow the record, quietly.
+    let again = env.run(&["get"]);
+    again.assert_code(0);
+    assert_eq!(again.stderr(), "");
+}
+
+#[test]
+fn keyring_key_source_without_a_session_bus_fails_fast_and_writes_nothing() {
+    let env = TestEnv::new();
+    let run = env.run(&["get", "--key-source", "keyring"]);
+    run.assert_code(6)
+        .assert_stderr_has("keyring")
+        .assert_stderr_has("hint:");
+    assert!(!env.secret_path().exists());
+    assert!(!env.vault_dir().join(".continuum-vault.json").exists());
+}
+
+#[test]
+fn go_age_decrypts_a_vault_file_made_with_the_file_key_source() {
+    let env = TestEnv::new();
+    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let key = std::fs::read_dir(env.key_dir())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(mode(&key), 0o600);
+    let out = env
+        .program(
+            "age",
+            [
+                "-d",
+                "-i",
+                key.to_str().unwrap(),
+                env.secret_path().to_str().unwrap(),
+            ],
+        )
+        .output()
+        .expect("the Go age CLI is installed (apt install age)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        secret,
+        "the payload is exactly the secret"
+    );
+}
+
+#[test]
+fn a_vault_file_made_by_go_age_is_read() {
+    let env = TestEnv::new();
+    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
+    let recipient = meta
+        .split('"')
+        .skip_while(|s| *s != "recipient")
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    std::fs::remove_file(env.secret_path()).unwrap();
+    let out = env
+        .program(
+            "age",
+            [
+                "-a",
+                "-r",
+                &recipient,
+                "-o",
+                env.secret_path().to_str().unwrap(),
+            ],
+        )
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"made-by-go-age\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(env.get(), "made-by-go-age");
+}
+
+#[test]
+fn env_var_wins_as_given_and_the_file_variable_is_stripped() {
+    let mut env = TestEnv::new();
+    env.set("CONTINUUM_JWT_SECRET", "  spaced  ");
+    assert_eq!(env.run(&["get"]).assert_code(0).stdout(), "  spaced  \n");
+    assert!(
+        !env.vault_dir().exists(),
+        "nothing written when the env var wins"
+    );
+
+    let mounted = env.home().join("mounted");
+    std::fs::write(&mounted, "\n  from-file \n").unwrap();
+    env.set("CONTINUUM_JWT_SECRET_FILE", mounted.to_str().unwrap());
+    env.run(&["get"])
+        .assert_code(7)
+        .assert_stderr_has("unset one of");
+    env.set("CONTINUUM_JWT_SECRET", "");
+    assert_eq!(env.get(), "from-file");
+    std::fs::write(&mounted, "  \n").unwrap();
+    env.run(&["get"])
+        .assert_code(5)
+        .assert_stderr_has("is empty");
+    env.set(
+        "CONTINUUM_JWT_SECRET_FILE",
+        env.home().join("nope").to_str().unwrap(),
+    );
+    env.run(&["get"]).assert_code(3);
+    assert!(
+        !env.vault_dir().exists(),
+        "a broken _FILE never falls through"
+    );
+}
+
+#[test]
+fn a_legacy_plaintext_file_is_migrated_keeping_its_value() {
+    let env = TestEnv::new();
+    std::fs::create_dir(env.vault_dir()).unwrap();
+    std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(env.secret_path(), "legacy-plaintext-secret\n").unwrap();
+    std::fs::set_permissions(env.secret_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = env.run(&["get"]);
+    run.assert_code(0)
+        .assert_stderr_has("now encrypted in place")
+        .assert_stderr_has("would now read ciphertext");
+    assert_eq!(run.stdout_line(), "legacy-plaintext-secret");
+    assert!(
+        std::fs::read(env.secret_path())
+            .unwrap()
+            .starts_with(b"-----BEGIN AGE")
+    );
+    assert_eq!(mode(&env.secret_path()), 0o600);
+    assert_eq!(env.get(), "legacy-plaintext-secret");
+}
+
+/// Each case prepares a bad vault; the command must fail with `code`, say `needle`, and
+/// leave every file byte-for-byte as it was.
+#[test]
+#[allow(clippy::too_many_lines, reason = "one table of cases")]
+fn refusals_leave_files_byte_for_byte_unchanged() {
+    type Prepare = fn(&TestEnv);
+    let cases: &[(&str, Prepare, i32, &str)] = &[
+        (
+            "plaintext readable by others",
+            |e| {
+                std::fs::write(e.secret_path(), "old\n").unwrap();
+                std::fs::set_permissions(e.secret_path(), std::fs::Permissions::from_mode(0o644))
+                    .unwrap();
+            },
+            4,
+            "chmod 600",
+        ),
+        (
+            "symlink at the secret path",
+            |e| {
+                let target = e.home().join("elsewhere");
+                std::fs::write(&target, "x\n").unwrap();
+                std::fs::remove_file(e.secret_path()).unwrap();
+                std::os::unix::fs::symlink(&target, e.secret_path()).unwrap();
+            },
+            4,
+            "_FILE",
+        ),
+        (
+            "truncated ciphertext",
+            |e| {
+                let bytes = std::fs::read(e.secret_path()).unwrap();
+                std::fs::write(e.secret_path(), &bytes[..bytes.len() / 2]).unwrap();
+            },
+            5,
+            "restore",
+        ),
+        (
+            "corrupt armor",
+            |e| {
+                std::fs::write(
+                    e.secret_path(),
+                    "-----BEGIN AGE ENCRYPTED FILE-----\n!!!!\n",
+                )
+                .unwrap();
+            },
+            5,
+            "restore",
+        ),
+        (
+            "binary garbage",
+            |e| {
+                std::fs::write(e.secret_path(), [0u8, 159, 146, 150]).unwrap();
+            },
+            5,
+            "restore",
+        ),
+        (
+            "key file deleted",
+            |e| {
+                std::fs::remove_dir_all(e.key_dir()).unwrap();
+            },
+            5,
+            "restore",
+        ),
+        (
+            "metadata deleted",
+            |e| {
+                std::fs::remove_file(e.vault_dir().join(".continuum-vault.json")).unwrap();
+            },
+            5,
+            "metadata",
+        ),
+        (
+            "group-writable vault dir",
+            |e| {
+                std::fs::set_permissions(e.vault_dir(), std::fs::Permissions::from_mode(0o770))
+                    .unwrap();
+            },
+            4,
+            "chmod 700",
+        ),
+        (
+            "key file readable by others",
+            |e| {
+                let key = std::fs::read_dir(e.key_dir())
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .path();
+                std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            },
+            4,
+            "chmod 600",
+        ),
+        (
+            "FIFO at the secret path",
+            |e| {
+                std::fs::remove_file(e.secret_path()).unwrap();
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    e.secret_path(),
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o600),
+                    0,
+                )
+                .unwrap();
+            },
+            4,
+            "move",
+        ),
+        (
+            "huge file",
+            |e| {
+                std::fs::write(e.secret_path(), vec![b'a'; 1 << 20]).unwrap();
+            },
+            4,
+            "move it away",
+        ),
+    ];
+    for (what, prepare, code, needle) in cases {
+        let env = TestEnv::new();
+        env.run(&["--key-source", "file", "get"]).assert_code(0);
+        prepare(&env);
+        let before = snapshot(&env);
+        for args in [&["get"][..], &["get", "--no-create"], &["status"]] {
+            let run = env.run(args);
+            assert_eq!(run.code(), *code, "{what}: {args:?}\n{}", run.stderr());
+            let said = if args[0] == "status" {
+                run.stdout()
+            } else {
+                run.stderr()
+            };
+            assert!(
+                said.contains(needle),
+                "{what}: {args:?} does not say {needle:?}:\n{said}"
+            );
+            assert_eq!(snapshot(&env), before, "{what}: {args:?} changed the files");
+        }
+        // `set` without --force never replaces what it cannot vouch for either.
+        let run = env.run_with_input(&["set"], b"replacement\n");
+        assert_ne!(run.code(), 0, "{what}: set succeeded");
+        assert_eq!(snapshot(&env), before, "{what}: set changed the files");
+    }
+}
+
+/// Every file under HOME (following nothing), with its mode and content.
+fn snapshot(env: &TestEnv) -> Vec<(String, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![env.home().to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            let name = entry.path().display().to_string();
+            if meta.is_dir() {
+                stack.push(entry.path());
+                out.push((name, meta.permissions().mode(), Vec::new()));
+            } else if meta.file_type().is_symlink() {
+                out.push((
+                    name,
+                    0,
+                    std::fs::read_link(entry.path())
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                ));
+            } else if meta.is_file() {
+                out.push((
+                    name,
+                    meta.permissions().mode(),
+                    std::fs::read(entry.path()).unwrap(),
+                ));
+            } else {
+                out.push((name, meta.permissions().mode(), b"special".to_vec()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn set_stores_stdin_stripped_and_refuses_to_clobber() {
+    let env = TestEnv::new();
+    env.run_with_input(&["--key-source", "file", "set"], b"  first-value \n")
+        .assert_code(0);
+    assert_eq!(env.get(), "first-value");
+    env.run_with_input(&["set"], b"first-value")
+        .assert_code(0)
+        .assert_stderr_has("unchanged");
+    env.run_with_input(&["set"], b"second")
+        .assert_code(7)
+        .assert_stderr_has("--force");
+    assert_eq!(env.get(), "first-value");
+    env.run_with_input(&["set", "--force"], b"second")
+        .assert_code(0);
+    assert_eq!(env.get(), "second");
+    env.run_with_input(&["set", "--force"], b" \n\t")
+        .assert_code(2);
+    assert_eq!(env.get(), "second");
+}
+
+#[test]
+fn no_create_exits_3_and_creates_nothing() {
+    let env = TestEnv::new();
+    env.run(&["get", "--no-create"])
+        .assert_code(3)
+        .assert_stderr_has("without --no-create");
+    assert!(!env.vault_dir().exists());
+    env.run(&["status"]).assert_code(3);
+    assert!(!env.vault_dir().exists(), "status writes nothing");
+}
+
+#[test]
+fn run_execs_the_command_with_the_secret_in_its_variable() {
+    let mut env = TestEnv::new();
+    let secret = env.get();
+    env.set("CONTINUUM_JWT_SECRET_FILE", "/nonexistent");
+    env.set("CONTINUUM_JWT_SECRET", "");
+    // The child sees the variable and not the _FILE one; argv carries no secret.
+    let run = env.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "printf '%s|%s' \"$CONTINUUM_JWT_SECRET\" \"${CONTINUUM_JWT_SECRET_FILE-unset}\"",
+    ]);
+    // The _FILE variable points nowhere, so resolution fails before exec: exit 3.
+    run.assert_code(3);
+    let mut env2 = TestEnv::new();
+    let secret2 = env2.get();
+    env2.set("OTHER", "kept");
+    let run = env2.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "printf '%s|%s' \"$CONTINUUM_JWT_SECRET\" \"$OTHER\"",
+    ]);
+    run.assert_code(0);
+    assert_eq!(run.stdout(), format!("{secret2}|kept"));
+    assert_ne!(secret, secret2, "two HOMEs, two secrets");
+    env2.run(&["run", "--", "/nonexistent/cmd"])
+        .assert_code(127);
+    env2.run(&["run", "--", env2.home().to_str().unwrap()])
+        .assert_code(126);
+    let run = env2.run(&[
+        "run",
+        "--name",
+        "api_key",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$CONTINUUM_API_KEY\"",
+    ]);
+    run.assert_code(0);
+    assert!(is_token_urlsafe_32(&run.stdout()));
+}
+
+#[test]
+fn status_json_reports_without_the_secret() {
+    let env = TestEnv::new();
+    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let run = env.run(&["status", "--json"]);
+    run.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(json["healthy"], true);
+    assert_eq!(json["content"], "encrypted");
+    assert_eq!(json["key_source"], "file");
+    assert_eq!(json["mode"], "0600");
+    assert!(!run.stdout().contains(&secret));
+    assert!(!env.run(&["status"]).stdout().contains(&secret));
+}
+
+#[test]
+fn usage_errors_exit_2_and_names_are_checked() {
+    let env = TestEnv::new();
+    env.run(&["frobnicate"]).assert_code(2);
+    env.run(&["get", "Bad-Name"])
+        .assert_code(2)
+        .assert_stderr_has("lowercase");
+    env.run(&["get", "jwt_secret_previous"])
+        .assert_code(2)
+        .assert_stderr_has("reserved");
+    let mut env = TestEnv::new();
+    env.set("CONTINUUM_VAULT_KEY_SOURCE", "tpm");
+    env.run(&["get"])
+        .assert_code(2)
+        .assert_stderr_has("auto, keyring or file");
+}
+
+#[test]
+fn a_flag_contradicting_the_record_exits_7() {
+    let env = TestEnv::new();
+    env.run(&["get", "--key-source", "file"]).assert_code(0);
+    env.run(&["get", "--key-source", "keyring"])
+        .assert_code(7)
+        .assert_stderr_has("key file");
+    let mut env2 = TestEnv::new();
+    env2.run(&["get", "--key-source", "file"]).assert_code(0);
+    env2.set("CONTINUUM_VAULT_KEY_SOURCE", "keyring");
+    env2.run(&["get"]).assert_code(7);
+}
+
+#[test]
+fn the_cli_is_not_dumpable_but_what_run_execs_is() {
+    // The kernel hands a non-dumpable process's /proc files to root; a dumpable one's to
+    // its own uid. So run the binary as `nobody` and look at the owner of its /proc entry.
+    if !crate::support::env::root_or_skip("the_cli_is_not_dumpable_but_what_run_execs_is") {
+        return;
+    }
+    let env = TestEnv::new();
+    let nobody_home = crate::support::env::nobody_home();
+    let mut child = env
+        .program(
+            "setpriv",
+            [
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                crate::support::env::BIN,
+                "set",
+            ],
+        )
+        .env("HOME", nobody_home.path())
+        .env("XDG_CONFIG_HOME", nobody_home.path().join(".config"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let proc_dir = format!("/proc/{}", child.id());
+    let owner_when_blocked = wait_for_read_block(&proc_dir);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        owner_when_blocked, 0,
+        "continuum-vault must be non-dumpable (its /proc entry owned by root)"
+    );
+
+    // `run` execs: the child program gets the default (dumpable) back.
+    let out = env
+        .program(
+            "setpriv",
+            [
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                crate::support::env::BIN,
+                "run",
+                "--",
+                "sh",
+                "-c",
+                "stat -c %u /proc/$$/status",
+            ],
+        )
+        .env("HOME", nobody_home.path())
+        .env("XDG_CONFIG_HOME", nobody_home.path().join(".config"))
+        .env("CONTINUUM_JWT_SECRET", "given")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65534");
+}
+
+/// Waits until the process is asleep (blocked reading stdin) and returns its /proc owner.
+fn wait_for_read_block(proc_dir: &str) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    for _ in 0..500 {
+        let stat = std::fs::read_to_string(format!("{proc_dir}/stat")).unwrap_or_default();
+        let exe = std::fs::read_link(format!("{proc_dir}/exe")).unwrap_or_default();
+        // After setpriv has exec'd the vault binary, and once it sleeps in read().
+        if stat.contains(") S ") && exe.ends_with("continuum-vault") {
+            return std::fs::metadata(format!("{proc_dir}/status"))
+                .unwrap()
+                .uid();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the child never blocked reading stdin");
+}
+
+#[test]
+fn files_and_dirs_owned_by_another_user_are_refused() {
+    if !crate::support::env::root_or_skip("files_and_dirs_owned_by_another_user_are_refused") {
+        return;
+    }
+    let nobody = || {
+        (
+            Some(rustix::fs::Uid::from_raw(65534)),
+            Some(rustix::fs::Gid::from_raw(65534)),
+        )
+    };
+    let env = TestEnv::new();
+    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let before = std::fs::read(env.secret_path()).unwrap();
+    let (u, g) = nobody();
+    rustix::fs::chown(env.secret_path(), u, g).unwrap();
+    env.run(&["get"])
+        .assert_code(4)
+        .assert_stderr_has("owned by uid 65534");
+    assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
+
+    let env = TestEnv::new();
+    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    rustix::fs::chown(env.vault_dir(), u, g).unwrap();
+    env.run(&["get"]).assert_code(4).assert_stderr_has("chown");
+}

@@ -1,0 +1,286 @@
+//! The binary against a real Secret Service: gnome-keyring on a private bus per test.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::env::{TestEnv, is_token_urlsafe_32};
+use crate::support::keyring::{BareBus, SecretService};
+
+/// The vault id recorded in the metadata.
+fn vault_id(env: &TestEnv) -> String {
+    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    assert_eq!(json["key_source"], "keyring", "{meta}");
+    json["id"].as_str().unwrap().to_owned()
+}
+
+/// How many items the Secret Service holds for continuum-vault (`secret-tool search`).
+fn keyring_items(ss: &SecretService) -> usize {
+    let out = ss.secret_tool(&["search", "--all", "service", "continuum-vault"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+        .filter(|l| l.starts_with("attribute.username = vault:"))
+        .count()
+}
+
+#[test]
+fn the_identity_lives_in_the_keyring_and_no_key_file_exists() {
+    let Some(ss) = SecretService::start() else {
+        return;
+    };
+    let env = TestEnv::with_keyring(&ss);
+    let first = env.run(&["get"]);
+    first.assert_code(0).assert_stderr_has("OS keyring");
+    assert!(!first.stderr().contains("WARNING"), "{}", first.stderr());
+    let secret = first.stdout_line();
+    assert!(is_token_urlsafe_32(&secret));
+    assert_eq!(env.get(), secret);
+    assert!(
+        !env.key_dir().exists(),
+        "no key file with a reachable keyring"
+    );
+    // Cross-check with libsecret's own client: one item, the identity, for this vault.
+    let id = vault_id(&env);
+    let out = ss.secret_tool(&[
+        "lookup",
+        "service",
+        "continuum-vault",
+        "username",
+        &format!("vault:{id}"),
+    ]);
+    let identity = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        identity.starts_with("AGE-SECRET-KEY-1"),
+        "secret-tool sees {identity:?}"
+    );
+    assert_eq!(keyring_items(&ss), 1);
+    // status agrees, and does not print the secret.
+    let status = env.run(&["status", "--json"]);
+    status.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout()).unwrap();
+    assert_eq!(json["keyring_reachable"], true);
+    assert!(!status.stdout().contains(&secret) && !status.stdout().contains("AGE-SECRET-KEY"));
+}
+
+#[test]
+fn go_age_decrypts_with_the_identity_from_the_keyring() {
+    let Some(ss) = SecretService::start() else {
+        return;
+    };
+    let env = TestEnv::with_keyring(&ss);
+    let secret = env
+        .run(&["get", "--key-source", "keyring"])
+        .assert_code(0)
+        .stdout_line();
+    let id = vault_id(&env);
+    let identity = ss
+        .secret_tool(&[
+            "lookup",
+            "service",
+            "continuum-vault",
+            "username",
+            &format!("vault:{id}"),
+        ])
+        .stdout;
+    let key_file = env.home().join("exported.key");
+    std::fs::write(&key_file, &identity).unwrap();
+    let out = env
+        .program(
+            "age",
+            [
+                "-d",
+                "-i",
+                key_file.to_str().unwrap(),
+                env.secret_path().to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), secret);
+}
+
+#[test]
+fn a_deleted_keyring_entry_is_exit_6_and_the_file_is_untouched() {
+    let Some(ss) = SecretService::start() else {
+        return;
+    };
+    let env = TestEnv::with_keyring(&ss);
+    env.get();
+    let before = std::fs::read(env.secret_path()).unwrap();
+    let id = vault_id(&env);
+    assert!(
+        ss.secret_tool(&[
+            "clear",
+            "service",
+            "continuum-vault",
+            "username",
+            &format!("vault:{id}")
+        ])
+        .status
+        .success()
+    );
+    for args in [&["get"][..], &["get", "--no-create"], &["status"]] {
+        env.run(args)
+            .assert_code(6)
+            .assert_stderr_or_stdout_has("unlock");
+        assert_eq!(
+            std::fs::read(env.secret_path()).unwrap(),
+            before,
+            "{args:?}"
+        );
+    }
+    // Not a first run either when the secret file is gone too: the metadata says a key exists.
+    std::fs::remove_file(env.secret_path()).unwrap();
+    env.run(&["get"]).assert_code(6);
+    assert!(!env.secret_path().exists());
+    assert_eq!(keyring_items(&ss), 0, "no new identity was made");
+}
+
+#[test]
+fn a_locked_collection_is_exit_6_never_a_first_run() {
+    let Some(ss) = SecretService::start() else {
+        return;
+    };
+    let mut env = TestEnv::with_keyring(&ss);
+    env.set("CONTINUUM_VAULT_KEYRING_TIMEOUT_MS", "3000");
+    let secret = env.get();
+    let before = std::fs::read(env.secret_path()).unwrap();
+    ss.lock_collection();
+    let run = env.run(&["get"]);
+    run.assert_code(6);
+    assert!(!run.stdout().contains(&secret));
+    assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
+    assert_eq!(keyring_items(&ss), 1, "no second identity");
+}
+
+#[test]
+fn a_frozen_daemon_times_out_instead_of_hanging() {
+    let Some(ss) = SecretService::start() else {
+        return;
+    };
+    let mut env = TestEnv::with_keyring(&ss);
+    env.get();
+    let before = std::fs::read(env.secret_path()).unwrap();
+    env.set("CONTINUUM_VAULT_KEYRING_TIMEOUT_MS", "500");
+    ss.freeze();
+    let started = Instant::now();
+    let run = env.run(&["get"]);
+    let took = started.elapsed();
+    ss.thaw();
+    run.assert_code(6)
+        .assert_stderr_has("timed out after 500ms")
+        .assert_stderr_has("CONTINUUM_VAULT_KEYRING_TIMEOUT_MS");
+    // Not a performance threshold: a hang would take forever; 30 s is a generous bound.
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
+}
+
+#[test]
+fn a_bus_without_secret_service_fails_in_keyring_mode_and_falls_back_in_auto() {
+    let Some(bus) = BareBus::start() else { return };
+    let mut env = TestEnv::new();
+    for (k, v) in bus.env() {
+        if k.starts_with("DBUS") {
+            env.set(&k, &v);
+        }
+    }
+    env.run(&["get", "--key-source", "keyring"])
+        .assert_code(6)
+        .assert_stderr_has("hint:");
+    assert!(!env.secret_path().exists());
+    env.run(&["get"])
+        .assert_code(0)
+        .assert_stderr_has("WARNING: the OS keyring is not usable");
+    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
+    assert!(meta.contains("\"file\""), "{meta}");
+}
+
+#[test]
+fn garbage_in_the_keyring_entry_is_reported_without_showing_it() {
+    let Some(ss) = SecretService::start() else {
+        return;
+    };
+    let env = TestEnv::with_keyring(&ss);
+    env.get();
+    let before = std::fs::read(env.secret_path()).unwrap();
+    let id = vault_id(&env);
+    let out = ss.secret_tool_with_input(
+        &[
+            "store",
+            "--label=garbage",
+            "service",
+            "continuum-vault",
+            "username",
+            &format!("vault:{id}"),
+        ],
+        b"not-a-key-GARBAGE-MARKER",
+    );
+    assert!(out.status.success());
+    let run = env.run(&["get"]);
+    run.assert_code(6)
+        .assert_stderr_has("not a valid age identity");
+    assert!(!run.stderr().contains("GARBAGE-MARKER"));
+    assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
+}
+
+#[test]
+fn sixteen_concurrent_first_runs_get_one_secret_and_one_identity() {
+    let Some(ss) = SecretService::start() else {
+        return;
+    };
+    let env = TestEnv::with_keyring(&ss);
+    let secrets = concurrent_gets(&env, 16);
+    assert!(is_token_urlsafe_32(&secrets[0]));
+    assert!(secrets.iter().all(|s| *s == secrets[0]), "{secrets:?}");
+    assert_eq!(keyring_items(&ss), 1, "exactly one identity");
+    assert_eq!(env.get(), secrets[0]);
+}
+
+#[test]
+fn sixteen_concurrent_first_runs_with_the_key_file() {
+    let env = TestEnv::new();
+    let secrets = concurrent_gets(&env, 16);
+    assert!(secrets.iter().all(|s| *s == secrets[0]), "{secrets:?}");
+    assert_eq!(
+        std::fs::read_dir(env.key_dir()).unwrap().count(),
+        1,
+        "exactly one key file"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(env.vault_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Starts `n` `get`s at once (all spawned before any is waited for) and returns their output.
+pub(crate) fn concurrent_gets(env: &TestEnv, n: usize) -> Vec<String> {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            env.cmd(["get"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+        })
+        .collect()
+}

@@ -1,0 +1,8 @@
+//! Integration tests of `continuum-vault`: the real binary in a scrubbed environment, and a
+//! real Secret Service (gnome-keyring on a private bus) for everything about the keyring.
+
+mod cli;
+mod keyring;
+mod smoke_secret_service;
+mod strace;
+mod support;

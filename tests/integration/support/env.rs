@@ -1,0 +1,239 @@
+//! A scrubbed environment for running the real `continuum-vault` binary: a temporary HOME
+//! and XDG dirs, no inherited variables, and (unless a keyring is attached) no session bus.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use super::keyring::SecretService;
+
+/// The binary under test.
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_continuum-vault");
+
+/// One isolated user: HOME, config and runtime dirs, and the variables a child sees.
+pub(crate) struct TestEnv {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+    vars: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    /// A user with no session bus: the keyring is unreachable (fast: no socket to connect to).
+    pub(crate) fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let home = tmp.path().join("home");
+        let runtime = tmp.path().join("run");
+        for dir in [&home, &runtime] {
+            std::fs::create_dir(dir).expect("create dir");
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        }
+        let vars = vec![
+            ("HOME".into(), home.display().to_string()),
+            (
+                "XDG_CONFIG_HOME".into(),
+                home.join(".config").display().to_string(),
+            ),
+            ("XDG_RUNTIME_DIR".into(), runtime.display().to_string()),
+            (
+                "PATH".into(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+            ),
+        ];
+        Self {
+            _tmp: tmp,
+            home,
+            vars,
+        }
+    }
+
+    /// A user whose session bus is `ss`'s, with a running, unlocked Secret Service.
+    pub(crate) fn with_keyring(ss: &SecretService) -> Self {
+        let mut env = Self::new();
+        for (k, v) in ss.env() {
+            if k.starts_with("DBUS") || k == "XDG_RUNTIME_DIR" {
+                env.set(&k, &v);
+            }
+        }
+        env
+    }
+
+    /// Sets (or replaces) a variable the child will see.
+    pub(crate) fn set(&mut self, key: &str, value: &str) -> &mut Self {
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.into(), value.into()));
+        self
+    }
+
+    pub(crate) fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub(crate) fn vault_dir(&self) -> PathBuf {
+        self.home.join(".continuum")
+    }
+
+    pub(crate) fn secret_path(&self) -> PathBuf {
+        self.vault_dir().join("jwt_secret")
+    }
+
+    pub(crate) fn key_dir(&self) -> PathBuf {
+        self.home.join(".config/continuum-vault")
+    }
+
+    /// The binary with exactly this environment.
+    pub(crate) fn cmd<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.program(BIN, args)
+    }
+
+    /// Any program with exactly this environment.
+    pub(crate) fn program<I, S>(&self, program: impl AsRef<OsStr>, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the binary and returns its output.
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
+        Run(self.cmd(args).output().expect("run continuum-vault"))
+    }
+
+    /// Runs the binary with `input` on standard input.
+    pub(crate) fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn continuum-vault");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+        Run(child.wait_with_output().expect("wait"))
+    }
+
+    /// `get`, asserting success, returning the printed secret.
+    pub(crate) fn get(&self) -> String {
+        let run = self.run(&["get"]);
+        run.assert_code(0);
+        run.stdout_line()
+    }
+}
+
+/// A finished run with assertions that print everything on failure.
+pub(crate) struct Run(pub(crate) Output);
+
+impl Run {
+    pub(crate) fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+
+    pub(crate) fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    pub(crate) fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    /// The single line on stdout, without its newline.
+    pub(crate) fn stdout_line(&self) -> String {
+        let out = self.stdout();
+        assert!(
+            out.ends_with('\n') && out.matches('\n').count() == 1,
+            "expected one line, got {out:?}"
+        );
+        out.trim_end_matches('\n').to_owned()
+    }
+
+    #[track_caller]
+    pub(crate) fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "exit code\nstdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub(crate) fn assert_stderr_or_stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr().contains(needle) || self.stdout().contains(needle),
+            "output lacks {needle:?}:\nstdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub(crate) fn assert_stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr().contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// The mode bits of a path.
+pub(crate) fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).expect("stat").permissions().mode() & 0o7777
+}
+
+/// Whether a `base64url` token is 43 characters, like `secrets.token_urlsafe(32)`.
+pub(crate) fn is_token_urlsafe_32(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
+/// Whether this process is root; if not, a test that needs root is skipped, which fails
+/// when `CONTINUUM_TEST_REQUIRE_KEYRING=1` (the test script and CI set it).
+pub(crate) fn root_or_skip(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os(super::keyring::REQUIRE_ENV).is_none_or(|v| v != "1"),
+        "{test} needs root (it switches to `nobody`); the full suite runs as root"
+    );
+    eprintln!("SKIPPED {test}: needs root");
+    false
+}
+
+/// A temporary HOME that `nobody` (uid 65534) owns, in a directory it can traverse.
+pub(crate) fn nobody_home() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("cv-nobody-")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    rustix::fs::chown(
+        dir.path(),
+        Some(rustix::fs::Uid::from_raw(65534)),
+        Some(rustix::fs::Gid::from_raw(65534)),
+    )
+    .expect("chown to nobody");
+    dir
+}

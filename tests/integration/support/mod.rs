@@ -1,0 +1,7 @@
+//! Helpers shared by the integration tests.
+//!
+//! Each test module uses only some of them, hence the `dead_code` allowance.
+#![allow(dead_code, reason = "shared helpers; every test module uses a subset")]
+
+pub(crate) mod env;
+pub(crate) mod keyring;
