@@ -161,6 +161,7 @@ impl VaultBuilder {
             timeout,
             env,
             keyring: self.keyring.unwrap_or_else(Keyring::platform),
+            key_cache: std::sync::Mutex::new(None),
         })
     }
 }

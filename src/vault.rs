@@ -3,6 +3,7 @@
 //! (create, migrate, tighten, replace) takes the vault lock and looks again under it.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -33,6 +34,16 @@ pub struct Vault {
     pub(crate) timeout: Duration,
     pub(crate) env: EnvLookup,
     pub(crate) keyring: Keyring,
+    /// The key once loaded, for later reads by this process (writes always fetch it
+    /// again, to prove it is still retrievable before anything is encrypted to it).
+    pub(crate) key_cache: Mutex<Option<Arc<CachedKey>>>,
+}
+
+/// A loaded key and the metadata it was loaded for.
+pub(crate) struct CachedKey {
+    id: String,
+    recipient: String,
+    key: VaultKey,
 }
 
 impl std::fmt::Debug for Vault {
@@ -300,11 +311,12 @@ impl Vault {
             path: path.clone(),
             metadata: dir.join(crate::metadata::METADATA_FILE),
         })?;
-        let key = self.load_key(meta, deadline)?;
-        let plain = seal::open(&content.bytes, &key.identity).map_err(|reason| Error::Decrypt {
-            path: path.clone(),
-            reason,
-        })?;
+        let key = self.cached_key(meta, deadline)?;
+        let plain =
+            seal::open(&content.bytes, &key.key.identity).map_err(|reason| Error::Decrypt {
+                path: path.clone(),
+                reason,
+            })?;
         let text = std::str::from_utf8(&plain).map_err(|_| Error::Corrupt {
             path: path.clone(),
             reason: "the decrypted value is not UTF-8 text".into(),
@@ -317,6 +329,43 @@ impl Vault {
             });
         }
         Ok(secret_string(value))
+    }
+
+    /// The key for `meta`, from this process's cache or else loaded (and then cached).
+    fn cached_key(&self, meta: &Metadata, deadline: &Deadline) -> Result<Arc<CachedKey>, Error> {
+        let mut cache = self
+            .key_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(cached) = cache.as_ref()
+            && cached.id == meta.id
+            && cached.recipient == meta.recipient
+        {
+            return Ok(cached.clone());
+        }
+        let cached = Arc::new(CachedKey {
+            id: meta.id.clone(),
+            recipient: meta.recipient.clone(),
+            key: self.load_key(meta, deadline)?,
+        });
+        *cache = Some(cached.clone());
+        Ok(cached)
+    }
+
+    /// Caches a key just loaded for writing, and hands it back.
+    fn remember(&self, meta: &Metadata, key: VaultKey) -> VaultKey {
+        let copy = VaultKey {
+            identity: key.identity.clone(),
+        };
+        *self
+            .key_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(CachedKey {
+            id: meta.id.clone(),
+            recipient: meta.recipient.clone(),
+            key: copy,
+        }));
+        key
     }
 
     /// Loads the key the metadata names, and checks it matches the recorded recipient.
@@ -373,7 +422,7 @@ impl Vault {
         notices: &mut Vec<Notice>,
     ) -> Result<VaultKey, Error> {
         if let Some(meta) = meta {
-            return self.load_key(&meta, deadline);
+            return Ok(self.remember(&meta, self.load_key(&meta, deadline)?));
         }
         dir.remove_stale_temps()?;
         let id = crate::metadata::new_id();
@@ -406,7 +455,7 @@ impl Vault {
         };
         meta.store(dir)?;
         // The key as it will be read from now on, proving it is retrievable.
-        self.load_key(&meta, deadline)
+        Ok(self.remember(&meta, self.load_key(&meta, deadline)?))
     }
 
     fn store_in_keyring(&self, id: &str, key: &VaultKey, deadline: &Deadline) -> Result<(), Error> {
@@ -506,8 +555,6 @@ mod tests {
         home: tempfile::TempDir,
         store: Arc<keyring_core::CredentialStore>,
     }
-
-    use std::sync::Arc;
 
     impl Fixture {
         fn new() -> Self {
@@ -765,6 +812,9 @@ mod tests {
             .unwrap()
             .delete_credential()
             .unwrap();
+        // A new process (a fresh Vault); this one keeps the key it already loaded.
+        assert!(v.load("jwt_secret").is_ok());
+        let v = f.vault(KeySource::Keyring);
         let err = v.load("jwt_secret").unwrap_err();
         assert!(matches!(err, Error::IdentityMissing { .. }), "{err:?}");
         assert_eq!(err.exit_code(), 6);
@@ -794,10 +844,12 @@ mod tests {
         let entry =
             Entry::new_in_store(&f.store, keyring::SERVICE, &keyring::account(&meta.id)).unwrap();
         entry.set_password("AGE-SECRET-KEY-1GARBAGE").unwrap();
+        let v = f.vault(KeySource::Keyring);
         let err = v.load("jwt_secret").unwrap_err();
         assert!(matches!(err, Error::IdentityInvalid { .. }), "{err:?}");
         assert!(!format!("{err} {err:?}").contains("GARBAGE"));
         entry.set_password(&VaultKey::generate().to_text()).unwrap();
+        let v = f.vault(KeySource::Keyring);
         let err = v.load("jwt_secret").unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
     }
