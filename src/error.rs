@@ -367,7 +367,12 @@ impl Error {
             Self::KeyFileMissing { .. } | Self::IdentityInvalid { .. } => {
                 format!("restore the key from a backup; otherwise {restore}")
             }
-            Self::Conflict { .. } => "pass --force to replace it (signed-in admins will be logged out)".into(),
+            Self::Conflict { what: "a file", .. } => {
+                "choose another path: backups are never overwritten".into()
+            }
+            Self::Conflict { .. } => {
+                "pass --force to replace it (the replaced value is kept as the previous secret)".into()
+            }
             Self::EmptyValue => "pipe the value on standard input".into(),
             Self::Encrypt { .. } | Self::Random { .. } => return None,
         })

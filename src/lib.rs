@@ -58,23 +58,28 @@ compile_error!(
     "continuum-vault supports Linux and macOS; Windows and other systems are out of scope for now"
 );
 
+mod backup;
 mod config;
 mod deadline;
 mod error;
 mod fs;
 mod generate;
 mod key;
+mod lifecycle;
 mod metadata;
 mod name;
+mod recipients;
 mod resolve;
 mod seal;
 mod status;
 mod text;
 mod vault;
 
+pub use backup::{BackupKey, RestoreKey};
 pub use config::VaultBuilder;
 pub use error::{Error, Unsafe};
 pub use key::KeySource;
+pub use lifecycle::{DEFAULT_GRACE, KeySet, Rotated};
 pub use resolve::{Loaded, Notice, Source, get_or_generate_jwt_secret};
 pub use secrecy;
 pub use status::{Problem, Status};

@@ -1,5 +1,7 @@
 //! The vault metadata, `.continuum-vault.json`: which key the secrets are sealed to.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -26,6 +28,20 @@ pub(crate) struct Metadata {
     /// The key file, with the file key source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) identity_file: Option<std::path::PathBuf>,
+    /// Other hosts' (or recovery) age recipients every secret is also encrypted to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) recipients: Vec<String>,
+    /// For each secret with a kept previous value (`<name>_previous`), when it expires.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) previous: BTreeMap<String, PreviousRecord>,
+}
+
+/// The record of a kept previous secret.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PreviousRecord {
+    /// Seconds since the Unix epoch after which the previous secret is no longer valid.
+    pub(crate) expires: u64,
 }
 
 impl Metadata {
@@ -41,7 +57,25 @@ impl Metadata {
             key_source,
             recipient,
             identity_file,
+            recipients: Vec::new(),
+            previous: BTreeMap::new(),
         }
+    }
+
+    /// Every recipient a secret is sealed to: this vault's key first, then the others.
+    pub(crate) fn all_recipients(
+        &self,
+        dir: &PrivateDir,
+    ) -> Result<Vec<age::x25519::Recipient>, Error> {
+        std::iter::once(&self.recipient)
+            .chain(&self.recipients)
+            .map(|r| {
+                r.parse().map_err(|e: &str| Error::Corrupt {
+                    path: dir.join(METADATA_FILE),
+                    reason: format!("bad recipient {r:?}: {e}"),
+                })
+            })
+            .collect()
     }
 
     /// Reads the metadata; `Ok(None)` when there is none.

@@ -70,9 +70,9 @@ pub enum SetOutcome {
 }
 
 /// A secret file read without the lock, and what it turned out to be.
-struct Found {
-    content: FileContent,
-    kind: Kind,
+pub(crate) struct Found {
+    pub(crate) content: FileContent,
+    pub(crate) kind: Kind,
 }
 
 impl Vault {
@@ -93,11 +93,17 @@ impl Vault {
         };
         // The common case, without lock or write: an encrypted file with tight permissions.
         let meta = self.metadata(&dir)?;
-        if let Some(found) = read_secret(&dir, name)?
+        if let Some(found) = read_secret(&dir, name.as_str())?
             && found.kind == Kind::Encrypted
             && !group_or_other_bits(found.content.mode)
         {
-            let secret = self.decrypt(&dir, name, meta.as_ref(), &found.content, &deadline)?;
+            let secret = self.decrypt(
+                &dir,
+                name.as_str(),
+                meta.as_ref(),
+                &found.content,
+                &deadline,
+            )?;
             return Ok(Loaded {
                 secret,
                 source: Source::Vault { path },
@@ -116,19 +122,19 @@ impl Vault {
         deadline: &Deadline,
     ) -> Result<Loaded, Error> {
         let path = dir.join(name.as_str());
-        let found = read_secret(dir, name)?;
+        let found = read_secret(dir, name.as_str())?;
         if found.is_none() && create == Create::No {
             return Err(Error::NotFound { path });
         }
         let _lock = dir.lock(deadline)?;
         let meta = self.metadata(dir)?;
         let mut notices = Vec::new();
-        match read_secret(dir, name)? {
+        match read_secret(dir, name.as_str())? {
             Some(Found {
                 content,
                 kind: Kind::Encrypted,
             }) => {
-                let secret = self.decrypt(dir, name, meta.as_ref(), &content, deadline)?;
+                let secret = self.decrypt(dir, name.as_str(), meta.as_ref(), &content, deadline)?;
                 if group_or_other_bits(content.mode) {
                     dir.tighten(name.as_str())?;
                     notices.push(Notice(format!(
@@ -162,8 +168,8 @@ impl Vault {
                     });
                 }
                 let secret = secret_string(plaintext(&content));
-                let key = self.key_for_write(dir, meta, deadline, &mut notices)?;
-                Self::write_secret(dir, name, &secret, &key)?;
+                let (meta, key) = self.key_for_write(dir, meta, deadline, &mut notices)?;
+                write_sealed(dir, name.as_str(), &secret, &meta, &key)?;
                 notices.push(Notice(format!(
                     "notice: {p} held the secret in plaintext; the same value is now encrypted in place \
                      (a server that reads {p} directly, not through `continuum-vault run` or the library, \
@@ -190,8 +196,8 @@ impl Vault {
                     )));
                 }
                 let secret = crate::generate::token_urlsafe()?;
-                let key = self.key_for_write(dir, meta, deadline, &mut notices)?;
-                Self::write_secret(dir, name, &secret, &key)?;
+                let (meta, key) = self.key_for_write(dir, meta, deadline, &mut notices)?;
+                write_sealed(dir, name.as_str(), &secret, &meta, &key)?;
                 notices.push(first_run_notice(name, &path, &self.key_location(dir)?));
                 Ok(Loaded {
                     secret,
@@ -200,87 +206,6 @@ impl Vault {
                 })
             }
         }
-    }
-
-    /// Stores `value` (stripped) as the secret `name`. A different value, or a file that
-    /// cannot be decrypted, is replaced only with `force`.
-    ///
-    /// # Errors
-    /// [`Error::EmptyValue`], [`Error::Conflict`], or any error of reading and writing.
-    pub fn set(
-        &self,
-        name: &str,
-        value: &SecretString,
-        force: bool,
-    ) -> Result<(SetOutcome, Vec<Notice>), Error> {
-        let name = SecretName::new(name)?;
-        let value = strip(value.expose_secret());
-        if value.is_empty() {
-            return Err(Error::EmptyValue);
-        }
-        let value = secret_string(value);
-        let deadline = self.deadline();
-        let dir = PrivateDir::create(&self.dir)?;
-        let _lock = dir.lock(&deadline)?;
-        let meta = self.metadata(&dir)?;
-        let path = dir.join(name.as_str());
-        let conflict = |what| Error::Conflict {
-            path: path.clone(),
-            what,
-        };
-        let outcome = match read_secret(&dir, &name) {
-            Ok(
-                None
-                | Some(Found {
-                    kind: Kind::Empty, ..
-                }),
-            ) => SetOutcome::Created,
-            Ok(Some(Found {
-                content,
-                kind: Kind::Encrypted,
-            })) => {
-                match self.decrypt(&dir, &name, meta.as_ref(), &content, &deadline) {
-                    Ok(old) if old.expose_secret() == value.expose_secret() => {
-                        return Ok((SetOutcome::Unchanged, Vec::new()));
-                    }
-                    Ok(_) if force => SetOutcome::Replaced,
-                    Ok(_) => return Err(conflict("a different value")),
-                    // Without the key nothing can be written anyway: report why.
-                    Err(e) if e.exit_code() == crate::error::exit::KEYRING => return Err(e),
-                    Err(_) if force => SetOutcome::Replaced,
-                    Err(_) => return Err(conflict("a value that cannot be decrypted")),
-                }
-            }
-            Ok(Some(Found {
-                content,
-                kind: Kind::Plaintext,
-            })) => {
-                if plaintext(&content) == value.expose_secret() {
-                    SetOutcome::Unchanged
-                } else if force {
-                    SetOutcome::Replaced
-                } else {
-                    return Err(conflict("a different value"));
-                }
-            }
-            Ok(Some(Found {
-                kind: Kind::Garbage(_),
-                ..
-            }))
-            | Err(Error::UnsafePath {
-                problem: Unsafe::TooLarge { .. },
-                ..
-            }) if force => SetOutcome::Replaced,
-            Ok(Some(Found {
-                kind: Kind::Garbage(_),
-                ..
-            })) => return Err(conflict("a value that cannot be decrypted")),
-            Err(e) => return Err(e),
-        };
-        let mut notices = Vec::new();
-        let key = self.key_for_write(&dir, meta, &deadline, &mut notices)?;
-        Self::write_secret(&dir, &name, &value, &key)?;
-        Ok((outcome, notices))
     }
 
     pub(crate) fn metadata(&self, dir: &PrivateDir) -> Result<Option<Metadata>, Error> {
@@ -297,15 +222,15 @@ impl Vault {
         Ok(meta)
     }
 
-    fn decrypt(
+    pub(crate) fn decrypt(
         &self,
         dir: &PrivateDir,
-        name: &SecretName,
+        file: &str,
         meta: Option<&Metadata>,
         content: &FileContent,
         deadline: &Deadline,
     ) -> Result<SecretString, Error> {
-        let path = dir.join(name.as_str());
+        let path = dir.join(file);
         check_owner(&path, content)?;
         let meta = meta.ok_or_else(|| Error::MetadataMissing {
             path: path.clone(),
@@ -406,7 +331,7 @@ impl Vault {
         Ok(key)
     }
 
-    fn key_file(&self, meta: &Metadata) -> PathBuf {
+    pub(crate) fn key_file(&self, meta: &Metadata) -> PathBuf {
         meta.identity_file
             .clone()
             .unwrap_or_else(|| self.key_dir.join(key::file::file_name(&meta.id)))
@@ -414,15 +339,17 @@ impl Vault {
 
     /// The key to encrypt to: the recorded one, or (first run) a new one, stored and read
     /// back before anything is encrypted to it. Call with the vault lock held.
-    fn key_for_write(
+    pub(crate) fn key_for_write(
         &self,
         dir: &PrivateDir,
         meta: Option<Metadata>,
         deadline: &Deadline,
         notices: &mut Vec<Notice>,
-    ) -> Result<VaultKey, Error> {
-        if let Some(meta) = meta {
-            return Ok(self.remember(&meta, self.load_key(&meta, deadline)?));
+    ) -> Result<(Metadata, VaultKey), Error> {
+        if let Some(mut meta) = meta {
+            let key = self.remember(&meta, self.load_key(&meta, deadline)?);
+            Self::drop_expired(dir, &mut meta)?;
+            return Ok((meta, key));
         }
         dir.remove_stale_temps()?;
         let id = crate::metadata::new_id();
@@ -455,10 +382,16 @@ impl Vault {
         };
         meta.store(dir)?;
         // The key as it will be read from now on, proving it is retrievable.
-        Ok(self.remember(&meta, self.load_key(&meta, deadline)?))
+        let key = self.remember(&meta, self.load_key(&meta, deadline)?);
+        Ok((meta, key))
     }
 
-    fn store_in_keyring(&self, id: &str, key: &VaultKey, deadline: &Deadline) -> Result<(), Error> {
+    pub(crate) fn store_in_keyring(
+        &self,
+        id: &str,
+        key: &VaultKey,
+        deadline: &Deadline,
+    ) -> Result<(), Error> {
         let account = keyring::account(id);
         let text = key.to_text();
         self.keyring.add(&account, text.as_bytes(), deadline)?;
@@ -468,18 +401,6 @@ impl Vault {
                 reason: "the key just stored could not be read back".into(),
             }),
         }
-    }
-
-    fn write_secret(
-        dir: &PrivateDir,
-        name: &SecretName,
-        secret: &SecretString,
-        key: &VaultKey,
-    ) -> Result<(), Error> {
-        let sealed = seal::seal(secret.expose_secret().as_bytes(), &[key.recipient()])
-            .map_err(|reason| Error::Encrypt { reason })?;
-        dir.remove_stale_temps()?;
-        dir.write_atomic(name.as_str(), &sealed, Replace::Yes)
     }
 
     /// Where this vault's key is, for messages.
@@ -497,12 +418,42 @@ impl Vault {
 }
 
 /// The stripped value of a file classified as [`Kind::Plaintext`] (valid UTF-8).
-fn plaintext(content: &FileContent) -> &str {
+pub(crate) fn plaintext(content: &FileContent) -> &str {
     strip(std::str::from_utf8(&content.bytes).unwrap_or_default())
 }
 
-fn read_secret(dir: &PrivateDir, name: &SecretName) -> Result<Option<Found>, Error> {
-    Ok(dir.read(name.as_str())?.map(|content| {
+/// Seals `secret` to every recipient of the vault and replaces `file` atomically, after
+/// reading the new ciphertext back and decrypting it with the vault key. Call with the
+/// vault lock held.
+pub(crate) fn write_sealed(
+    dir: &PrivateDir,
+    file: &str,
+    secret: &SecretString,
+    meta: &Metadata,
+    key: &VaultKey,
+) -> Result<(), Error> {
+    let sealed = seal::seal(
+        secret.expose_secret().as_bytes(),
+        &meta.all_recipients(dir)?,
+    )
+    .map_err(|reason| Error::Encrypt { reason })?;
+    dir.remove_stale_temps()?;
+    dir.write_atomic_verified(file, &sealed, Replace::Yes, |written| {
+        let back = seal::open(written, &key.identity).map_err(|reason| Error::Encrypt {
+            reason: format!("the new file does not decrypt with the vault key: {reason}"),
+        })?;
+        if back.as_slice() == secret.expose_secret().as_bytes() {
+            Ok(())
+        } else {
+            Err(Error::Encrypt {
+                reason: "the new file decrypts to something else".into(),
+            })
+        }
+    })
+}
+
+pub(crate) fn read_secret(dir: &PrivateDir, file: &str) -> Result<Option<Found>, Error> {
+    Ok(dir.read(file)?.map(|content| {
         let kind = seal::classify(&content.bytes);
         Found { content, kind }
     }))
@@ -532,8 +483,8 @@ fn first_run_notice(name: &SecretName, path: &std::path::Path, key_location: &st
         "Generated new {what}: {}\n\
          It is encrypted with this machine's key, held in {key_location}.\n\
          IMPORTANT: copying this file alone is NOT a backup: it cannot be decrypted without that key.\n\
-         Until a backup command exists, keep a copy of the value itself in a password manager:\n\
-         \x20 continuum-vault get {name}\n\
+         Make a backup that opens without this machine (passphrase or recovery key):\n\
+         \x20 continuum-vault backup {name} --out {name}.backup.age\n\
          For production: set {var}, or {file_var} for a mounted secret.",
         path.display(),
         name = name.as_str(),

@@ -1,6 +1,8 @@
 //! The command line: one module per command; errors are printed here, once.
 
 mod get;
+mod lifecycle;
+mod passphrase;
 mod run;
 mod set;
 mod status;
@@ -86,6 +88,61 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Write an age-encrypted backup (to a passphrase or to recipients) that `age -d` opens.
+    Backup {
+        /// The secret's name.
+        #[arg(default_value = DEFAULT_SECRET)]
+        name: String,
+        /// The backup file to create (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Encrypt to this age recipient instead of a passphrase (repeatable).
+        #[arg(long, value_name = "AGE1...")]
+        recipient: Vec<String>,
+        /// Read the passphrase from the first line of FILE instead of the terminal.
+        #[arg(long, value_name = "FILE", conflicts_with = "recipient")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Restore a secret from a backup into this vault.
+    Restore {
+        /// The secret's name.
+        #[arg(default_value = DEFAULT_SECRET)]
+        name: String,
+        /// The backup file.
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        /// Open the backup with this age identity file instead of a passphrase.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+        /// Read the passphrase from the first line of FILE instead of the terminal.
+        #[arg(long, value_name = "FILE", conflicts_with = "identity")]
+        passphrase_file: Option<PathBuf>,
+        /// Replace a different current value (it is kept as the previous secret).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make a new secret current; the old one stays valid as the previous secret for a while.
+    Rotate {
+        /// The secret's name.
+        #[arg(default_value = DEFAULT_SECRET)]
+        name: String,
+        /// How long the old secret stays available (e.g. 30d, 12h, 90m, 45s).
+        #[arg(long, default_value = "30d", value_parser = lifecycle::parse_duration)]
+        grace: std::time::Duration,
+    },
+    /// Print this vault's age recipient (for `recipients add` on another host).
+    Pubkey,
+    /// Manage the other recipients every secret is also encrypted to.
+    Recipients {
+        #[command(subcommand)]
+        action: RecipientsAction,
+    },
+    /// Move the vault key to another key source, re-encrypting every secret.
+    Rekey {
+        /// Where the key should live from now on.
+        #[arg(long, value_enum)]
+        to: RekeyTarget,
+    },
     /// Report which source would win and whether the vault is healthy.
     Status {
         /// The secret's name.
@@ -97,6 +154,30 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum RecipientsAction {
+    /// Encrypt every secret also to RECIPIENT.
+    Add {
+        /// An age recipient (age1...).
+        recipient: String,
+    },
+    /// Stop encrypting to RECIPIENT.
+    Remove {
+        /// An age recipient (age1...).
+        recipient: String,
+    },
+    /// List the other recipients.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RekeyTarget {
+    /// The OS keyring.
+    Keyring,
+    /// A key file in $XDG_CONFIG_HOME/continuum-vault.
+    File,
+}
+
 /// Parses the command line, runs the command and returns its exit code.
 pub(crate) fn run() -> ExitCode {
     harden();
@@ -106,6 +187,36 @@ pub(crate) fn run() -> ExitCode {
         Command::Run { name, cmd } => run::run(&vault, &name, &cmd),
         Command::Set { name, force } => set::run(&vault, &name, force),
         Command::Status { name, json } => status::run(&vault, &name, json),
+        Command::Backup {
+            name,
+            out,
+            recipient,
+            passphrase_file,
+        } => lifecycle::backup(&vault, &name, &out, recipient, passphrase_file.as_deref()),
+        Command::Restore {
+            name,
+            input,
+            identity,
+            passphrase_file,
+            force,
+        } => lifecycle::restore(
+            &vault,
+            &name,
+            &input,
+            identity,
+            passphrase_file.as_deref(),
+            force,
+        ),
+        Command::Rotate { name, grace } => lifecycle::rotate(&vault, &name, grace),
+        Command::Pubkey => lifecycle::pubkey(&vault),
+        Command::Recipients { action } => lifecycle::recipients(&vault, action),
+        Command::Rekey { to } => lifecycle::rekey(
+            &vault,
+            match to {
+                RekeyTarget::Keyring => KeySource::Keyring,
+                RekeyTarget::File => KeySource::File,
+            },
+        ),
     });
     match result {
         Ok(code) => ExitCode::from(code),

@@ -32,6 +32,19 @@ impl PrivateDir {
         bytes: &[u8],
         replace: Replace,
     ) -> Result<(), Error> {
+        self.write_atomic_verified(name, bytes, replace, |_| Ok(()))
+    }
+
+    /// Like [`write_atomic`](Self::write_atomic), but reads the temp file back after the
+    /// fsync and lets `verify` accept it before it replaces the target. Rotation uses this
+    /// to prove the new ciphertext decrypts with the vault key before the old one goes.
+    pub(crate) fn write_atomic_verified(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        replace: Replace,
+        verify: impl FnOnce(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let target = self.join(name);
         let write_err = |source: std::io::Error| Error::Write {
             path: target.clone(),
@@ -41,7 +54,7 @@ impl PrivateDir {
         let fd = rustix::fs::openat(
             self.fd(),
             &temp,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o600),
         )
         .map_err(|e| write_err(e.into()))?;
@@ -50,6 +63,8 @@ impl PrivateDir {
             .write_all(bytes)
             .and_then(|()| file.sync_all())
             .map_err(write_err)
+            .and_then(|()| read_back(&file, bytes.len()).map_err(write_err))
+            .and_then(|written| verify(&written))
             .and_then(|()| self.rename(&temp, name, replace).map_err(write_err));
         drop(file);
         if result.is_err() {
@@ -98,6 +113,14 @@ impl PrivateDir {
         }
         Ok(())
     }
+}
+
+/// Reads the whole file back through its descriptor.
+fn read_back(file: &File, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
 }
 
 fn temp_name(name: &str) -> String {

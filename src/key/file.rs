@@ -74,9 +74,12 @@ pub(crate) fn create(key_dir: &Path, vault_id: &str, key: &VaultKey) -> Result<P
 
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`, as age-keygen writes it.
 fn rfc3339_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    rfc3339(SystemTime::now())
+}
+
+/// A UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);

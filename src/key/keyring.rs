@@ -99,6 +99,18 @@ impl Keyring {
         .map_err(|e| unavailable(&e))
     }
 
+    /// Deletes the entry under `account`; an absent entry is not an error.
+    pub(crate) fn delete(&self, account: &str, deadline: &Deadline) -> Result<(), Error> {
+        let store = self.store(deadline)?;
+        let account = account.to_owned();
+        match on_worker(deadline, move || {
+            entry(&store, &account).and_then(|e| e.delete_credential())
+        })? {
+            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
     /// Connects (once it works, the connection is kept).
     pub(crate) fn store(&self, deadline: &Deadline) -> Result<Arc<CredentialStore>, Error> {
         let mut cached = self

@@ -3,6 +3,7 @@
 
 mod cli;
 mod keyring;
+mod lifecycle;
 mod smoke_secret_service;
 mod strace;
 mod support;

@@ -1,0 +1,392 @@
+//! Backup and restore, rotation with a previous secret, sharing across hosts, rekey.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::env::{TestEnv, is_token_urlsafe_32, mode};
+use crate::support::keyring::SecretService;
+
+/// Makes an age identity file with the Go `age-keygen` and returns (path, recipient).
+fn age_keygen(env: &TestEnv, file: &str) -> (std::path::PathBuf, String) {
+    let path = env.home().join(file);
+    let out = env
+        .program("age-keygen", ["-o", path.to_str().unwrap()])
+        .output()
+        .expect("age-keygen (apt install age)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_owned();
+    (path, recipient)
+}
+
+#[test]
+fn a_recipient_backup_opens_with_go_age_to_the_documented_json() {
+    let env = TestEnv::new();
+    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let (key, recipient) = age_keygen(&env, "recovery.key");
+    let out = env.home().join("backup.age");
+    env.run(&[
+        "backup",
+        "--out",
+        out.to_str().unwrap(),
+        "--recipient",
+        &recipient,
+    ])
+    .assert_code(0);
+    assert_eq!(mode(&out), 0o600);
+    assert!(
+        std::fs::read(&out)
+            .unwrap()
+            .starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+    );
+    let opened = env
+        .program(
+            "age",
+            ["-d", "-i", key.to_str().unwrap(), out.to_str().unwrap()],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&opened.stdout).unwrap();
+    assert_eq!(json["format"], "continuum-vault-backup");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["name"], "jwt_secret");
+    assert_eq!(json["current"], secret.as_str());
+    assert!(json.get("previous").is_none());
+    // Never overwritten.
+    env.run(&[
+        "backup",
+        "--out",
+        out.to_str().unwrap(),
+        "--recipient",
+        &recipient,
+    ])
+    .assert_code(7)
+    .assert_stderr_has("never overwritten");
+}
+
+#[test]
+fn a_backup_restores_on_a_fresh_home_with_a_fresh_keyring() {
+    let Some(ss_a) = SecretService::start() else {
+        return;
+    };
+    let Some(ss_b) = SecretService::start() else {
+        return;
+    };
+    let a = TestEnv::with_keyring(&ss_a);
+    let secret = a.get();
+    let pass = a.home().join("pass");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let out = a.home().join("jwt.backup.age");
+    a.run(&[
+        "backup",
+        "--out",
+        out.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ])
+    .assert_code(0);
+    assert!(!String::from_utf8_lossy(&std::fs::read(&out).unwrap()).contains(&secret));
+
+    let b = TestEnv::with_keyring(&ss_b);
+    let wrong = b.home().join("wrong");
+    std::fs::write(&wrong, "not it\n").unwrap();
+    b.run(&[
+        "restore",
+        "--in",
+        out.to_str().unwrap(),
+        "--passphrase-file",
+        wrong.to_str().unwrap(),
+    ])
+    .assert_code(5);
+    assert!(!b.secret_path().exists());
+    b.run(&[
+        "restore",
+        "--in",
+        out.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ])
+    .assert_code(0);
+    assert_eq!(b.get(), secret);
+    // Restored into B's own vault: sealed to B's key, which lives in B's keyring.
+    assert!(
+        std::fs::read_to_string(b.vault_dir().join(".continuum-vault.json"))
+            .unwrap()
+            .contains("\"keyring\"")
+    );
+    let out_b = ss_b.secret_tool(&["search", "--all", "service", "continuum-vault"]);
+    assert!(String::from_utf8_lossy(&out_b.stderr).contains("attribute.username = vault:"));
+}
+
+#[test]
+fn restore_refuses_to_clobber_a_different_value_without_force_and_keeps_it_as_previous() {
+    let env = TestEnv::new();
+    let old = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let (key, recipient) = age_keygen(&env, "k");
+    let out = env.home().join("b.age");
+    env.run(&[
+        "backup",
+        "--out",
+        out.to_str().unwrap(),
+        "--recipient",
+        &recipient,
+    ])
+    .assert_code(0);
+    env.run_with_input(&["set", "--force"], b"changed-since-backup")
+        .assert_code(0);
+    let before = std::fs::read(env.secret_path()).unwrap();
+    env.run(&[
+        "restore",
+        "--in",
+        out.to_str().unwrap(),
+        "--identity",
+        key.to_str().unwrap(),
+    ])
+    .assert_code(7)
+    .assert_stderr_has("--force");
+    assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
+    env.run(&[
+        "restore",
+        "--in",
+        out.to_str().unwrap(),
+        "--identity",
+        key.to_str().unwrap(),
+        "--force",
+    ])
+    .assert_code(0);
+    assert_eq!(env.get(), old);
+    // The replaced value was not lost: it is the previous secret.
+    let run = env.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
+    ]);
+    assert_eq!(run.assert_code(0).stdout(), "changed-since-backup");
+    // A backup of another name is refused.
+    env.run(&[
+        "restore",
+        "other_secret",
+        "--in",
+        out.to_str().unwrap(),
+        "--identity",
+        key.to_str().unwrap(),
+    ])
+    .assert_code(5)
+    .assert_stderr_has("not of");
+}
+
+#[test]
+fn rotation_keeps_the_previous_secret_until_its_window_ends() {
+    let env = TestEnv::new();
+    let old = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let run = env.run(&["rotate", "--grace", "2s"]);
+    run.assert_code(0)
+        .assert_stderr_has("previous")
+        .assert_stderr_has("stop working");
+    let new = env.get();
+    assert!(is_token_urlsafe_32(&new));
+    assert_ne!(new, old);
+    let both = env.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "printf '%s %s' \"$CONTINUUM_JWT_SECRET\" \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
+    ]);
+    assert_eq!(both.assert_code(0).stdout(), format!("{new} {old}"));
+    std::thread::sleep(Duration::from_secs(3));
+    let after = env.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "printf '%s %s' \"$CONTINUUM_JWT_SECRET\" \"${CONTINUUM_JWT_SECRET_PREVIOUS-gone}\"",
+    ]);
+    assert_eq!(after.assert_code(0).stdout(), format!("{new} gone"));
+    // Expired previous secrets are dropped by the next write.
+    assert!(
+        env.vault_dir().join("jwt_secret_previous").exists(),
+        "reads never write"
+    );
+    env.run_with_input(&["set"], new.as_bytes()).assert_code(0);
+    env.run(&["rotate", "--grace", "1h"]).assert_code(0);
+    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
+    assert!(meta.contains("\"previous\""), "{meta}");
+}
+
+#[test]
+fn rotate_without_a_secret_is_not_found() {
+    let env = TestEnv::new();
+    env.run(&["rotate"]).assert_code(3);
+    assert!(!env.vault_dir().exists());
+}
+
+/// Kills `rotate` at random moments; afterwards the vault decrypts to the old or the new
+/// secret, and the one that is not current (when a rotation completed) is the previous one.
+#[test]
+fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
+    let runs: u64 = std::env::var("CONTINUUM_TEST_ROTATE_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let env = TestEnv::new();
+    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    // Kill moments spread over 1.5 times how long one rotation takes on this machine.
+    let started = std::time::Instant::now();
+    env.run(&["rotate"]).assert_code(0);
+    let span = u64::try_from(started.elapsed().as_micros())
+        .unwrap()
+        .max(1000)
+        * 3
+        / 2;
+    let mut current = env.get();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let (mut old_seen, mut new_seen) = (0, 0);
+    for _ in 0..runs {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut child = env.cmd(["rotate"]).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(seed % span));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let now = env.run(&["get", "--no-create"]);
+        now.assert_code(0);
+        let now = now.stdout_line();
+        if now == current {
+            old_seen += 1;
+        } else {
+            assert!(is_token_urlsafe_32(&now), "{now:?}");
+            let prev = env.run(&[
+                "run",
+                "--",
+                "sh",
+                "-c",
+                "printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
+            ]);
+            assert_eq!(
+                prev.assert_code(0).stdout(),
+                current,
+                "the replaced secret must be the previous one"
+            );
+            new_seen += 1;
+            current = now;
+        }
+    }
+    println!(
+        "rotate killed {runs} times within {span} us: {old_seen} left the old secret, {new_seen} the new one, 0 broken"
+    );
+    // Leftover temp files go with the next write.
+    env.run(&["rotate"]).assert_code(0);
+    let temps = std::fs::read_dir(env.vault_dir())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".tmp.")
+        })
+        .count();
+    assert_eq!(temps, 0);
+}
+
+#[test]
+fn a_file_shared_with_recipients_add_decrypts_on_a_second_vault() {
+    let host_a = TestEnv::new();
+    let host_b = TestEnv::new();
+    let secret = host_a.run(&["--key-source", "file", "get"]).stdout_line();
+    host_b.run(&["--key-source", "file", "get"]).assert_code(0);
+    let b_recipient = host_b.run(&["pubkey"]).assert_code(0).stdout_line();
+    assert!(b_recipient.starts_with("age1"));
+    host_a
+        .run(&["recipients", "add", &b_recipient])
+        .assert_code(0)
+        .assert_stderr_has("1 file(s) re-encrypted");
+    assert_eq!(
+        host_a.run(&["recipients", "list"]).stdout_line(),
+        b_recipient
+    );
+    assert_eq!(host_a.get(), secret, "host A still opens its own file");
+    // Copy the file to host B, which opens it with its own key.
+    std::fs::copy(host_a.secret_path(), host_b.secret_path()).unwrap();
+    assert_eq!(host_b.get(), secret);
+    // Removing the recipient re-encrypts without it (the copy B has keeps working).
+    host_a
+        .run(&["recipients", "remove", &b_recipient])
+        .assert_code(0);
+    std::fs::copy(host_a.secret_path(), host_b.secret_path()).unwrap();
+    host_b.run(&["get"]).assert_code(5);
+    host_a
+        .run(&["recipients", "add", "not-a-recipient"])
+        .assert_code(2);
+}
+
+#[test]
+fn the_simplest_multi_host_path_is_get_piped_into_set() {
+    let a = TestEnv::new();
+    let b = TestEnv::new();
+    let secret = a.run(&["--key-source", "file", "get"]).stdout_line();
+    let mut set = b
+        .cmd(["--key-source", "file", "set"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let get = a.cmd(["get"]).output().unwrap();
+    set.stdin.take().unwrap().write_all(&get.stdout).unwrap();
+    assert!(set.wait().unwrap().success());
+    assert_eq!(b.get(), secret);
+}
+
+#[test]
+fn rekey_moves_the_key_from_the_file_to_the_keyring_and_back() {
+    let Some(ss) = SecretService::start() else {
+        return;
+    };
+    let env = TestEnv::with_keyring(&ss);
+    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
+    env.run(&["rotate"]).assert_code(0);
+    let current = env.get();
+    let key_files = || std::fs::read_dir(env.key_dir()).map_or(0, Iterator::count);
+    assert_eq!(key_files(), 1);
+    env.run(&["rekey", "--to", "keyring"])
+        .assert_code(0)
+        .assert_stderr_has("was removed");
+    assert_eq!(key_files(), 0, "the old key file is gone");
+    assert_eq!(env.get(), current);
+    let prev = env.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
+    ]);
+    assert_eq!(prev.stdout(), secret, "the previous secret moved too");
+    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
+    assert!(meta.contains("\"keyring\""), "{meta}");
+    env.run(&["rekey", "--to", "file"]).assert_code(0);
+    assert_eq!(key_files(), 1);
+    assert_eq!(env.get(), current);
+    let items = ss.secret_tool(&["search", "--all", "service", "continuum-vault"]);
+    assert!(
+        !String::from_utf8_lossy(&items.stderr).contains("vault:"),
+        "the keyring entry was removed"
+    );
+}
