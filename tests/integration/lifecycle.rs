@@ -501,3 +501,42 @@ fn a_restore_killed_at_any_moment_leaves_the_old_or_the_restored_secret() {
         "restore killed {runs} times within {span} us: {old_seen} old, {restored_seen} restored, 0 broken"
     );
 }
+
+/// The library's key set: the current secret and the previous one during its window.
+#[test]
+fn the_library_key_set_has_the_previous_secret_during_its_window() {
+    use continuum_vault::secrecy::ExposeSecret;
+    use continuum_vault::{KeySource, Vault};
+    let home = tempfile::tempdir().unwrap();
+    let home_path = home.path().to_owned();
+    let vault = Vault::builder()
+        .dir(home.path().join(".continuum"))
+        .key_source(KeySource::File)
+        .env(move |k| (k == "HOME").then(|| home_path.clone().into()))
+        .build()
+        .unwrap();
+    let old = vault.load("jwt_secret").unwrap().into_secret();
+    let set = vault.load_key_set("jwt_secret").unwrap();
+    assert!(set.previous().is_none());
+    let rotated = vault
+        .rotate("jwt_secret", Duration::from_secs(3600))
+        .unwrap();
+    let set = vault.load_key_set("jwt_secret").unwrap();
+    let (previous, until) = set.previous().expect("a previous secret during the window");
+    assert_eq!(previous.expose_secret(), old.expose_secret());
+    assert_eq!(until, rotated.previous_expires);
+    assert_ne!(set.current().expose_secret(), old.expose_secret());
+    assert!(
+        !format!("{set:?}").contains(old.expose_secret()),
+        "Debug is redacted"
+    );
+    // A zero window: the previous secret is gone at once.
+    vault.rotate("jwt_secret", Duration::ZERO).unwrap();
+    assert!(
+        vault
+            .load_key_set("jwt_secret")
+            .unwrap()
+            .previous()
+            .is_none()
+    );
+}
