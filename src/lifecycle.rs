@@ -232,6 +232,7 @@ impl Vault {
         }
         let mut notices = Vec::new();
         let (meta, key) = self.key_for_write(dir, meta, deadline, &mut notices)?;
+        let mut aside_name: Option<String> = None;
         let outcome = match existing {
             Existing::Nothing => SetOutcome::Created,
             // A plaintext file with this value: encrypted in place.
@@ -258,11 +259,18 @@ impl Vault {
                     "notice: the replaced file could not be read ({e}); it was kept as {}",
                     dir.join(&aside).display()
                 )));
+                aside_name = Some(aside);
                 SetOutcome::Replaced
             }
         };
         let meta = Metadata::load(dir)?.unwrap_or(meta);
-        write_sealed(dir, name.as_str(), value, &meta, &key)?;
+        if let Err(e) = write_sealed(dir, name.as_str(), value, &meta, &key) {
+            // A file set aside must not stay aside when its replacement failed.
+            if let Some(aside) = &aside_name {
+                let _ = rustix::fs::renameat(dir.fd(), aside.as_str(), dir.fd(), name.as_str());
+            }
+            return Err(e);
+        }
         Ok((outcome, notices))
     }
 
@@ -287,7 +295,14 @@ impl Vault {
                 match self.decrypt(dir, name.as_str(), meta, &content, deadline) {
                     Ok(old) => Existing::Value(old, true),
                     // Without the key nothing can be written anyway: report why.
-                    Err(e) if e.exit_code() == crate::error::exit::KEYRING => return Err(e),
+                    // Without the key nothing can be written anyway, and a file that is not
+                    // ours (owner, type) is never replaced: report why.
+                    Err(e)
+                        if e.exit_code() == crate::error::exit::KEYRING
+                            || matches!(e, Error::UnsafePath { .. }) =>
+                    {
+                        return Err(e);
+                    }
                     Err(e) => Existing::Unreadable(e),
                 }
             }

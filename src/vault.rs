@@ -92,8 +92,11 @@ impl Vault {
             return self.resolve_vault_locked(&dir, name, create, &deadline);
         };
         // The common case, without lock or write: an encrypted file with tight permissions.
+        // The secret file is read before the metadata: writers store the metadata first, so
+        // a file seen here always has its metadata (a concurrent first run cannot slip between).
+        let found = read_secret(&dir, name.as_str())?;
         let meta = self.metadata(&dir)?;
-        if let Some(found) = read_secret(&dir, name.as_str())?
+        if let Some(found) = found
             && found.kind == Kind::Encrypted
             && !group_or_other_bits(found.content.mode)
         {

@@ -518,9 +518,7 @@ fn the_library_key_set_has_the_previous_secret_during_its_window() {
     let old = vault.load("jwt_secret").unwrap().into_secret();
     let set = vault.load_key_set("jwt_secret").unwrap();
     assert!(set.previous().is_none());
-    let rotated = vault
-        .rotate("jwt_secret", Duration::from_secs(3600))
-        .unwrap();
+    let rotated = vault.rotate("jwt_secret", Duration::from_hours(1)).unwrap();
     let set = vault.load_key_set("jwt_secret").unwrap();
     let (previous, until) = set.previous().expect("a previous secret during the window");
     assert_eq!(previous.expose_secret(), old.expose_secret());

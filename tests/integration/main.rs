@@ -2,8 +2,12 @@
 //! real Secret Service (gnome-keyring on a private bus) for everything about the keyring.
 
 mod cli;
+mod faults;
+mod fuzz;
 mod keyring;
+mod leaks;
 mod lifecycle;
+mod memory;
 mod smoke_secret_service;
 mod strace;
 mod support;

@@ -5,3 +5,6 @@
 
 pub(crate) mod env;
 pub(crate) mod keyring;
+pub(crate) mod mount;
+pub(crate) mod nobody;
+pub(crate) mod tree;
