@@ -15,7 +15,7 @@
 //!
 //! `age -d backup.age | jq -r .current` recovers the value by hand.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -212,7 +212,7 @@ fn open_backup(bytes: &[u8], key: &RestoreKey, path: &Path) -> Result<Zeroizing<
     };
     let decryptor =
         age::Decryptor::new(ArmoredReader::new(bytes)).map_err(|e| decrypt_err(e.to_string()))?;
-    let mut reader = match key {
+    let reader = match key {
         RestoreKey::Passphrase(p) => {
             let identity = age::scrypt::Identity::new(p.clone());
             decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity))
@@ -241,21 +241,7 @@ fn open_backup(bytes: &[u8], key: &RestoreKey, path: &Path) -> Result<Zeroizing<
         }
     }
     .map_err(|e| decrypt_err(e.to_string()))?;
-    let mut buf = Zeroizing::new(vec![0u8; bytes.len()]);
-    let mut filled = 0;
-    loop {
-        if filled == buf.len() {
-            return Err(decrypt_err("the plaintext is longer than the file".into()));
-        }
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(decrypt_err(e.to_string())),
-        }
-    }
-    buf.truncate(filled);
-    Ok(buf)
+    crate::seal::read_plaintext(reader, bytes.len()).map_err(decrypt_err)
 }
 
 /// Parses `age1...` X25519 recipients.

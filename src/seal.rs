@@ -113,10 +113,19 @@ fn open_inner(
     // `new` re-parses it as bytes come in (about a third of the decryption time).
     let decryptor =
         age::Decryptor::new_buffered(ArmoredReader::new(ciphertext)).map_err(|e| e.to_string())?;
-    let mut reader = decryptor
+    let reader = decryptor
         .decrypt(std::iter::once(identity as &dyn age::Identity))
         .map_err(|e| e.to_string())?;
-    let mut buf = Zeroizing::new(vec![0u8; ciphertext.len()]);
+    read_plaintext(reader, ciphertext.len())
+}
+
+/// Reads an age stream to its end into one zeroizing buffer of `cap` bytes (a plaintext is
+/// never longer than its ciphertext), so no reallocation leaves an unzeroized copy behind.
+pub(crate) fn read_plaintext(
+    mut reader: impl Read,
+    cap: usize,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    let mut buf = Zeroizing::new(vec![0u8; cap]);
     let mut filled = 0;
     loop {
         if filled == buf.len() {
