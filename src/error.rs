@@ -279,7 +279,43 @@ pub(crate) mod exit {
     pub(crate) const CONFLICT: u8 = 7;
 }
 
+/// The class of an error: what a script or caller can act on. The library speaks in classes;
+/// the command line maps each class to its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Anything else (I/O, a full disk, the random number generator).
+    Other,
+    /// A bad argument, name, setting or value.
+    Usage,
+    /// The secret (or the vault) does not exist.
+    NotFound,
+    /// A path is unsafe to use: permissions, owner, symbolic link, file type.
+    UnsafePath,
+    /// A file is corrupt, tampered with, or cannot be decrypted with the vault's key.
+    Corrupt,
+    /// The key is unavailable: the keyring is absent, locked or timed out, or the key is missing.
+    KeyUnavailable,
+    /// A conflict: a different value is stored, or the configuration is ambiguous.
+    Conflict,
+}
+
 impl Error {
+    /// The class of this error.
+    #[must_use]
+    pub fn class(&self) -> ErrorClass {
+        match self.exit_code() {
+            exit::USAGE => ErrorClass::Usage,
+            exit::NOT_FOUND => ErrorClass::NotFound,
+            exit::UNSAFE => ErrorClass::UnsafePath,
+            exit::CORRUPT => ErrorClass::Corrupt,
+            exit::KEYRING => ErrorClass::KeyUnavailable,
+            exit::CONFLICT => ErrorClass::Conflict,
+            _ => ErrorClass::Other,
+        }
+    }
+
     /// The exit code the `continuum-vault` command uses for this error.
     ///
     /// 1 other, 2 usage, 3 not found, 4 unsafe path (permissions, owner, symlink),

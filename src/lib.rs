@@ -77,7 +77,7 @@ mod vault;
 
 pub use backup::{BackupKey, RestoreKey};
 pub use config::VaultBuilder;
-pub use error::{Error, Unsafe};
+pub use error::{Error, ErrorClass, Unsafe};
 pub use key::KeySource;
 pub use lifecycle::{DEFAULT_GRACE, KeySet, Rotated};
 pub use resolve::{Loaded, Notice, Source, get_or_generate_jwt_secret};
