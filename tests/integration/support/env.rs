@@ -112,20 +112,7 @@ impl TestEnv {
 
     /// Runs the binary with `input` on standard input.
     pub(crate) fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn continuum-vault");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input)
-            .expect("write stdin");
-        Run(child.wait_with_output().expect("wait"))
+        feed(self.cmd(args), input)
     }
 
     /// `get`, asserting success, returning the printed secret.
@@ -134,6 +121,21 @@ impl TestEnv {
         run.assert_code(0);
         run.stdout_line()
     }
+}
+
+/// Runs `cmd` with `input` on standard input and collects its output. A command that exits
+/// without reading all of it (a refusal, a usage error) is fine: that is a broken pipe.
+pub(crate) fn feed(mut cmd: Command, input: &[u8]) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Err(e) = child.stdin.take().expect("stdin").write_all(input) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
+    Run(child.wait_with_output().expect("wait"))
 }
 
 /// A finished run with assertions that print everything on failure.
