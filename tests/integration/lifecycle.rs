@@ -1,18 +1,39 @@
 //! Backup and restore, rotation with a previous secret, sharing across hosts, rekey.
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::age;
-use crate::support::env::{TestEnv, is_token_urlsafe_32, mode};
+use crate::support::env::{Run, TestEnv, is_token_urlsafe_32, mode};
 use crate::support::keyring::SecretService;
-use crate::support::tree::snapshot;
+use crate::support::tree::{snapshot, temp_files};
 
 /// An age identity file `file` in HOME made by the Go `age-keygen`, and its recipient.
-fn age_keygen(env: &TestEnv, file: &str) -> (std::path::PathBuf, String) {
+fn age_keygen(env: &TestEnv, file: &str) -> (PathBuf, String) {
     let path = env.home().join(file);
     let recipient = age::keygen(env, &path);
     (path, recipient)
+}
+
+/// `backup --out OUT --recipient RECIPIENT`.
+fn backup_to(env: &TestEnv, out: &Path, recipient: &str) -> Run {
+    env.run(&[
+        "backup",
+        "--out",
+        out.to_str().unwrap(),
+        "--recipient",
+        recipient,
+    ])
+}
+
+/// `restore [EXTRA...] --in BACKUP --identity KEY`.
+fn restore_from(env: &TestEnv, backup: &Path, key: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["restore"];
+    args.extend_from_slice(extra);
+    args.extend(["--in", backup.to_str().unwrap()]);
+    args.extend(["--identity", key.to_str().unwrap()]);
+    env.run(&args)
 }
 
 #[test]
@@ -21,14 +42,7 @@ fn a_recipient_backup_opens_with_go_age_to_the_documented_json() {
     let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
     let (key, recipient) = age_keygen(&env, "recovery.key");
     let out = env.home().join("backup.age");
-    env.run(&[
-        "backup",
-        "--out",
-        out.to_str().unwrap(),
-        "--recipient",
-        &recipient,
-    ])
-    .assert_code(0);
+    backup_to(&env, &out, &recipient).assert_code(0);
     assert_eq!(mode(&out), 0o600);
     assert!(
         std::fs::read(&out)
@@ -43,15 +57,9 @@ fn a_recipient_backup_opens_with_go_age_to_the_documented_json() {
     assert_eq!(json["current"], secret.as_str());
     assert!(json.get("previous").is_none());
     // Never overwritten.
-    env.run(&[
-        "backup",
-        "--out",
-        out.to_str().unwrap(),
-        "--recipient",
-        &recipient,
-    ])
-    .assert_code(7)
-    .assert_stderr_has("never overwritten");
+    backup_to(&env, &out, &recipient)
+        .assert_code(7)
+        .assert_stderr_has("never overwritten");
 }
 
 #[test]
@@ -114,36 +122,15 @@ fn restore_refuses_to_clobber_a_different_value_without_force_and_keeps_it_as_pr
     let old = env.run(&["--key-source", "file", "get"]).stdout_line();
     let (key, recipient) = age_keygen(&env, "k");
     let out = env.home().join("b.age");
-    env.run(&[
-        "backup",
-        "--out",
-        out.to_str().unwrap(),
-        "--recipient",
-        &recipient,
-    ])
-    .assert_code(0);
+    backup_to(&env, &out, &recipient).assert_code(0);
     env.run_with_input(&["set", "--force"], b"changed-since-backup")
         .assert_code(0);
     let before = std::fs::read(env.secret_path()).unwrap();
-    env.run(&[
-        "restore",
-        "--in",
-        out.to_str().unwrap(),
-        "--identity",
-        key.to_str().unwrap(),
-    ])
-    .assert_code(7)
-    .assert_stderr_has("--force");
+    restore_from(&env, &out, &key, &[])
+        .assert_code(7)
+        .assert_stderr_has("--force");
     assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
-    env.run(&[
-        "restore",
-        "--in",
-        out.to_str().unwrap(),
-        "--identity",
-        key.to_str().unwrap(),
-        "--force",
-    ])
-    .assert_code(0);
+    restore_from(&env, &out, &key, &["--force"]).assert_code(0);
     assert_eq!(env.get(), old);
     // The replaced value was not lost: it is the previous secret.
     let run = env.run(&[
@@ -155,16 +142,9 @@ fn restore_refuses_to_clobber_a_different_value_without_force_and_keeps_it_as_pr
     ]);
     assert_eq!(run.assert_code(0).stdout(), "changed-since-backup");
     // A backup of another name is refused.
-    env.run(&[
-        "restore",
-        "other_secret",
-        "--in",
-        out.to_str().unwrap(),
-        "--identity",
-        key.to_str().unwrap(),
-    ])
-    .assert_code(5)
-    .assert_stderr_has("not of");
+    restore_from(&env, &out, &key, &["other_secret"])
+        .assert_code(5)
+        .assert_stderr_has("not of");
 }
 
 /// The previous secret and its expiry, as `run` hands them to a server.
@@ -301,17 +281,7 @@ fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
     );
     // Leftover temp files go with the next write.
     env.run(&["rotate"]).assert_code(0);
-    let temps = std::fs::read_dir(env.vault_dir())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .contains(".tmp.")
-        })
-        .count();
-    assert_eq!(temps, 0);
+    assert_eq!(temp_files(&env.vault_dir()), Vec::<String>::new());
 }
 
 #[test]
@@ -455,14 +425,7 @@ fn a_restore_killed_at_any_moment_leaves_the_old_or_the_restored_secret() {
     let backed_up = env.run(&["--key-source", "file", "get"]).stdout_line();
     let (key, recipient) = age_keygen(&env, "k");
     let backup = env.home().join("b.age");
-    env.run(&[
-        "backup",
-        "--out",
-        backup.to_str().unwrap(),
-        "--recipient",
-        &recipient,
-    ])
-    .assert_code(0);
+    backup_to(&env, &backup, &recipient).assert_code(0);
     let restore = [
         "restore",
         "--in",
