@@ -9,4 +9,5 @@ pub(crate) mod keyring;
 pub(crate) mod mount;
 pub(crate) mod nobody;
 pub(crate) mod refusal;
+pub(crate) mod transcript;
 pub(crate) mod tree;
