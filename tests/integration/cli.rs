@@ -4,7 +4,8 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::support::age;
-use crate::support::env::{TestEnv, is_token_urlsafe_32, mode};
+use crate::support::env::{Run, TestEnv, is_token_urlsafe_32, mode};
+use crate::support::nobody::{NOBODY, Nobody};
 use crate::support::refusal::assert_refused;
 
 #[test]
@@ -468,21 +469,9 @@ fn the_cli_is_not_dumpable_but_what_run_execs_is() {
     if !crate::support::env::root_or_skip("the_cli_is_not_dumpable_but_what_run_execs_is") {
         return;
     }
-    let env = TestEnv::new();
-    let nobody_home = crate::support::env::nobody_home();
-    let mut child = env
-        .program(
-            "setpriv",
-            [
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                crate::support::env::BIN,
-                "set",
-            ],
-        )
-        .env("HOME", nobody_home.path())
-        .env("XDG_CONFIG_HOME", nobody_home.path().join(".config"))
+    let nobody = Nobody::new();
+    let mut child = nobody
+        .cmd(&["set"])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -497,32 +486,12 @@ fn the_cli_is_not_dumpable_but_what_run_execs_is() {
     );
 
     // `run` execs: the child program gets the default (dumpable) back.
-    let out = env
-        .program(
-            "setpriv",
-            [
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                crate::support::env::BIN,
-                "run",
-                "--",
-                "sh",
-                "-c",
-                "stat -c %u /proc/$$/status",
-            ],
-        )
-        .env("HOME", nobody_home.path())
-        .env("XDG_CONFIG_HOME", nobody_home.path().join(".config"))
+    let run = Run(nobody
+        .cmd(&["run", "--", "sh", "-c", "stat -c %u /proc/$$/status"])
         .env("CONTINUUM_JWT_SECRET", "given")
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65534");
+        .unwrap());
+    assert_eq!(run.assert_code(0).stdout(), format!("{NOBODY}\n"));
 }
 
 /// Waits until the process is asleep (blocked reading stdin) and returns its /proc owner.
