@@ -64,12 +64,7 @@ fn keyring_key_source_without_a_session_bus_fails_fast_and_writes_nothing() {
 fn go_age_decrypts_a_vault_file_made_with_the_file_key_source() {
     let env = TestEnv::new();
     let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
-    let key = std::fs::read_dir(env.key_dir())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let key = env.key_file();
     assert_eq!(mode(&key), 0o600);
     assert_eq!(
         String::from_utf8(age::decrypt(&env, &key, &env.secret_path())).unwrap(),
@@ -256,12 +251,7 @@ const REFUSALS: &[Refusal] = &[
     Refusal {
         what: "key file readable by others",
         prepare: |e| {
-            let key = std::fs::read_dir(e.key_dir())
-                .unwrap()
-                .next()
-                .unwrap()
-                .unwrap()
-                .path();
+            let key = e.key_file();
             std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
         },
         code: 4,
@@ -367,13 +357,8 @@ fn run_gives_the_child_the_file_value_in_the_variable_and_not_the_file_variable(
     env.set("CONTINUUM_JWT_SECRET_FILE", mounted.to_str().unwrap());
     // Empty counts as unset, so the `_FILE` variable is the source and `run` reaches exec.
     env.set("CONTINUUM_JWT_SECRET", "");
-    let run = env.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf '%s|%s' \"$CONTINUUM_JWT_SECRET\" \"${CONTINUUM_JWT_SECRET_FILE-unset}\"",
-    ]);
+    let run = env
+        .run_sh("printf '%s|%s' \"$CONTINUUM_JWT_SECRET\" \"${CONTINUUM_JWT_SECRET_FILE-unset}\"");
     run.assert_code(0);
     assert_eq!(
         run.stdout(),
@@ -390,13 +375,7 @@ fn run_execs_the_command_with_the_secret_in_its_variable() {
     let mut env2 = TestEnv::new();
     let secret2 = env2.get();
     env2.set("OTHER", "kept");
-    let run = env2.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf '%s|%s' \"$CONTINUUM_JWT_SECRET\" \"$OTHER\"",
-    ]);
+    let run = env2.run_sh("printf '%s|%s' \"$CONTINUUM_JWT_SECRET\" \"$OTHER\"");
     run.assert_code(0);
     assert_eq!(run.stdout(), format!("{secret2}|kept"));
     assert_ne!(secret, secret2, "two HOMEs, two secrets");

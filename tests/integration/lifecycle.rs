@@ -133,13 +133,7 @@ fn restore_refuses_to_clobber_a_different_value_without_force_and_keeps_it_as_pr
     restore_from(&env, &out, &key, &["--force"]).assert_code(0);
     assert_eq!(env.get(), old);
     // The replaced value was not lost: it is the previous secret.
-    let run = env.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
-    ]);
+    let run = env.run_sh("printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"");
     assert_eq!(run.assert_code(0).stdout(), "changed-since-backup");
     // A backup of another name is refused.
     restore_from(&env, &out, &key, &["other_secret"])
@@ -260,13 +254,7 @@ fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
             old_seen += 1;
         } else {
             assert!(is_token_urlsafe_32(&now), "{now:?}");
-            let prev = env.run(&[
-                "run",
-                "--",
-                "sh",
-                "-c",
-                "printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
-            ]);
+            let prev = env.run_sh("printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"");
             assert_eq!(
                 prev.assert_code(0).stdout(),
                 current,
@@ -343,13 +331,7 @@ fn rekey_moves_the_key_from_the_file_to_the_keyring_and_back() {
         .assert_stderr_has("was removed");
     assert_eq!(key_files(), 0, "the old key file is gone");
     assert_eq!(env.get(), current);
-    let prev = env.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
-    ]);
+    let prev = env.run_sh("printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"");
     assert_eq!(prev.stdout(), secret, "the previous secret moved too");
     let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
     assert!(meta.contains("\"keyring\""), "{meta}");

@@ -74,12 +74,7 @@ fn unsafe_permissions() {
     chmod(&env.vault_dir(), 0o770);
     t.run(&env, &["--key-source", "file", "get"]);
     chmod(&env.vault_dir(), 0o700);
-    let key = std::fs::read_dir(env.key_dir())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let key = env.key_file();
     chmod(&key, 0o644);
     t.run(&env, &["--key-source", "file", "get"]);
     t.check();

@@ -82,6 +82,21 @@ impl TestEnv {
         self.home.join(".config/continuum-vault")
     }
 
+    /// The one key file in [`key_dir`](Self::key_dir) (file key source).
+    pub(crate) fn key_file(&self) -> PathBuf {
+        let mut keys: Vec<PathBuf> = std::fs::read_dir(self.key_dir())
+            .expect("the key dir")
+            .map(|e| e.expect("list the key dir").path())
+            .collect();
+        assert_eq!(keys.len(), 1, "one key file: {keys:?}");
+        keys.pop().expect("one key file")
+    }
+
+    /// `continuum-vault run -- sh -c SCRIPT`: what a server started by `run` sees.
+    pub(crate) fn run_sh(&self, script: &str) -> Run {
+        self.run(&["run", "--", "sh", "-c", script])
+    }
+
     /// The binary with exactly this environment.
     pub(crate) fn cmd<I, S>(&self, args: I) -> Command
     where
