@@ -211,6 +211,38 @@ pub enum Error {
         /// The cause.
         reason: String,
     },
+
+    /// A backup does not open with the passphrase or identity given; nothing was changed.
+    #[error("the backup {path} does not open with {}", backup_opener(identity.as_deref()))]
+    BackupKey {
+        /// The backup file.
+        path: PathBuf,
+        /// The identity file that was tried, or `None` for a passphrase.
+        identity: Option<PathBuf>,
+        /// Why age refused the key.
+        #[source]
+        source: age::DecryptError,
+    },
+
+    /// A file given to `restore` is not a usable continuum-vault backup (of this name);
+    /// nothing was changed. What the file holds is never shown.
+    #[error("cannot restore from {path}: {reason}")]
+    NotABackup {
+        /// The file given as the backup.
+        path: PathBuf,
+        /// What is wrong with it, never its content.
+        reason: String,
+        /// Why age refused it, when it is not an age file or its header is damaged.
+        #[source]
+        source: Option<age::DecryptError>,
+    },
+}
+
+fn backup_opener(identity: Option<&std::path::Path>) -> String {
+    match identity {
+        None => "this passphrase".into(),
+        Some(file) => format!("the identity file {}", file.display()),
+    }
 }
 
 /// Why a path was refused.
@@ -338,7 +370,9 @@ impl Error {
             | Self::Corrupt { .. }
             | Self::Decrypt { .. }
             | Self::MetadataMissing { .. }
-            | Self::KeyFileMissing { .. } => exit::CORRUPT,
+            | Self::KeyFileMissing { .. }
+            | Self::BackupKey { .. }
+            | Self::NotABackup { .. } => exit::CORRUPT,
             Self::KeyringUnavailable { .. }
             | Self::Timeout { .. }
             | Self::IdentityMissing { .. }
@@ -357,6 +391,9 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         let restore = "restore the file from a backup, or delete it knowingly (a new secret \
                        will be generated and every signed-in admin is logged out)";
+        let restore_lost_key = "restore each secret from its backup with \
+                                `continuum-vault restore --force --in BACKUP` (it sets the files \
+                                that no longer decrypt aside and makes a new key)";
         Some(match self {
             Self::InvalidName { .. } => {
                 "use lowercase letters, digits and '_', starting with a letter, at most 64 \
@@ -398,10 +435,33 @@ impl Error {
             ),
             Self::IdentityMissing { .. } => format!(
                 "unlock the keyring collection (it answers 'no entry' while locked) and try again; \
-                 if the key was deleted, {restore}"
+                 if the key is lost, {restore_lost_key}"
             ),
-            Self::KeyFileMissing { .. } | Self::IdentityInvalid { .. } => {
+            Self::KeyFileMissing { .. } => {
+                format!("put the key file back from a backup; if it is lost, {restore_lost_key}")
+            }
+            Self::IdentityInvalid { .. } => {
                 format!("restore the key from a backup; otherwise {restore}")
+            }
+            Self::BackupKey {
+                source: age::DecryptError::ExcessiveWork { .. },
+                ..
+            } => "this backup's passphrase needs more work than this machine allows; open it \
+                  with `age -d` and store the value with `continuum-vault set --force`"
+                .into(),
+            Self::BackupKey { identity: None, .. } => {
+                "check the passphrase (the one given to `backup`); a backup made with --recipient \
+                 opens only with --identity FILE"
+                    .into()
+            }
+            Self::BackupKey {
+                identity: Some(_), ..
+            } => "use the identity the backup was made to (the key of a --recipient given to \
+                  `backup`); a backup made to a passphrase opens without --identity"
+                .into(),
+            Self::NotABackup { .. } => {
+                "pass a file written by `continuum-vault backup` as --in; the vault was not changed"
+                    .into()
             }
             Self::Conflict { what: "a file", .. } => {
                 "choose another path: backups are never overwritten".into()

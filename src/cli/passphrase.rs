@@ -133,7 +133,10 @@ fn read_into(input: &mut impl Read, buf: &mut [u8], line: bool) -> std::io::Resu
 
 /// The first line of `bytes` without its line ending, as a `SecretString` of exact size.
 fn first_line(bytes: &[u8]) -> Result<SecretString, Failure> {
-    let end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
     let line = bytes[..end].strip_suffix(b"\r").unwrap_or(&bytes[..end]);
     let text = std::str::from_utf8(line).map_err(|_| {
         Failure::Vault(Error::InvalidSetting {
@@ -188,7 +191,10 @@ mod tests {
         };
         let n = read_into(&mut input, &mut buf[..], true).unwrap();
         assert_eq!(&buf[..n], b"correct horse\n");
-        assert_eq!(input.data, b"next line\n", "nothing past the line is consumed");
+        assert_eq!(
+            input.data, b"next line\n",
+            "nothing past the line is consumed"
+        );
         assert_eq!(
             first_line(&buf[..n]).unwrap().expose_secret(),
             "correct horse"
