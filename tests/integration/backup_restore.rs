@@ -456,3 +456,48 @@ fn a_backup_to_a_full_disk_leaves_nothing_at_out_and_the_retry_succeeds() {
     }
     assert!(!fs.path().join("nowhere").exists());
 }
+
+#[test]
+fn restore_force_into_a_keyring_that_takes_no_new_key_puts_everything_back() {
+    let Some(ss) = SecretService::start() else {
+        return;
+    };
+    let env = TestEnv::with_keyring(&ss);
+    env.get();
+    let pass = env.home().join("pass");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let out = env.home().join("b.age");
+    env.run(&["backup", "--out", s(&out), "--passphrase-file", s(&pass)])
+        .assert_code(0);
+    let before: Vec<(String, Vec<u8>)> = names_starting(&env.vault_dir(), "")
+        .into_iter()
+        .map(|n| {
+            let bytes = std::fs::read(env.vault_dir().join(&n)).unwrap();
+            (n, bytes)
+        })
+        .collect();
+    // The key is gone and the collection is locked: it cannot take a new key.
+    assert!(
+        ss.secret_tool(&["clear", "service", "continuum-vault"])
+            .status
+            .success()
+    );
+    ss.lock_collection();
+    let run = env.run(&[
+        "restore",
+        "--in",
+        s(&out),
+        "--passphrase-file",
+        s(&pass),
+        "--force",
+    ]);
+    run.assert_code(6);
+    let after: Vec<(String, Vec<u8>)> = names_starting(&env.vault_dir(), "")
+        .into_iter()
+        .map(|n| {
+            let bytes = std::fs::read(env.vault_dir().join(&n)).unwrap();
+            (n, bytes)
+        })
+        .collect();
+    assert_eq!(after, before, "the vault dir changed:\n{}", run.stderr());
+}
