@@ -268,6 +268,38 @@ pub enum Error {
         /// The cause.
         reason: String,
     },
+
+    /// A backup does not open with the passphrase or identity given; nothing was changed.
+    #[error("the backup {path} does not open with {}", backup_opener(identity.as_deref()))]
+    BackupKey {
+        /// The backup file.
+        path: PathBuf,
+        /// The identity file that was tried, or `None` for a passphrase.
+        identity: Option<PathBuf>,
+        /// Why age refused the key.
+        #[source]
+        source: age::DecryptError,
+    },
+
+    /// A file given to `restore` is not a usable continuum-vault backup (of this name);
+    /// nothing was changed. What the file holds is never shown.
+    #[error("cannot restore from {path}: {reason}")]
+    NotABackup {
+        /// The file given as the backup.
+        path: PathBuf,
+        /// What is wrong with it, never its content.
+        reason: String,
+        /// Why age refused it, when it is not an age file or its header is damaged.
+        #[source]
+        source: Option<age::DecryptError>,
+    },
+}
+
+fn backup_opener(identity: Option<&std::path::Path>) -> String {
+    match identity {
+        None => "this passphrase".into(),
+        Some(file) => format!("the identity file {}", file.display()),
+    }
 }
 
 /// Why a path was refused.
@@ -398,7 +430,9 @@ impl Error {
             | Self::Decrypt { .. }
             | Self::MetadataMissing { .. }
             | Self::MetadataTampered { .. }
-            | Self::KeyFileMissing { .. } => exit::CORRUPT,
+            | Self::KeyFileMissing { .. }
+            | Self::BackupKey { .. }
+            | Self::NotABackup { .. } => exit::CORRUPT,
             Self::KeyringUnavailable { .. }
             | Self::KeyringEntryExists { .. }
             | Self::Timeout { .. }
@@ -443,7 +477,9 @@ impl Error {
                 "free some space or make {} writable, then try again",
                 path.parent().unwrap_or(path).display()
             ),
-            Self::NotFound { .. } => "run without --no-create to generate it, or `continuum-vault set` to store one".into(),
+            Self::NotFound { .. } => "it does not exist yet: `continuum-vault get NAME` (or the server's \
+                                      first start) generates it; `continuum-vault set NAME` stores a given value"
+                .into(),
             Self::Decrypt {
                 source: age::DecryptError::NoMatchingKeys,
                 ..
@@ -466,32 +502,24 @@ impl Error {
             Self::KeySourceConflict { recorded, .. } => format!(
                 "drop the option (later runs follow the record), or ask for the {recorded} explicitly"
             ),
-            Self::KeyringUnavailable { .. } => {
-                "start and unlock the OS keyring (Secret Service, e.g. gnome-keyring) in this session; \
-                 a new vault can instead keep its key in a file (`--key-source file`), an existing \
-                 one moves there with `continuum-vault rekey --to file` once the keyring answers"
-                    .into()
-            }
-            Self::KeyringEntryExists { account } => format!(
-                "an earlier run was interrupted, or another vault uses this id: check the entry \
-                 with `secret-tool search service continuum-vault username {account}` and remove it \
-                 if no vault metadata names it"
-            ),
-            Self::Timeout { what, .. } => format!(
-                "check that the {what} is responsive, or raise CONTINUUM_VAULT_KEYRING_TIMEOUT_MS"
-            ),
-            Self::IdentityMissing { .. } => format!(
-                "unlock the keyring collection (it answers 'no entry' while locked) and try again; \
-                 if the key was deleted, {restore}"
-            ),
-            Self::KeyFileMissing { .. } | Self::IdentityInvalid { .. } => {
-                format!("restore the key from a backup; otherwise {restore}")
-            }
+            Self::KeyringUnavailable { .. }
+            | Self::KeyringEntryExists { .. }
+            | Self::Timeout { .. }
+            | Self::IdentityMissing { .. }
+            | Self::KeyFileMissing { .. }
+            | Self::IdentityInvalid { .. } => return Some(self.key_hint(restore)),
+            Self::BackupKey { .. } | Self::NotABackup { .. } => return Some(self.backup_hint()),
             Self::Conflict { what: "a file", .. } => {
                 "choose another path: backups are never overwritten".into()
             }
+            Self::Conflict {
+                what: "a value that cannot be decrypted",
+                ..
+            } => "pass --force to replace it (the file that cannot be decrypted is kept aside as \
+                  <name>.unreadable.<time>, never deleted)"
+                .into(),
             Self::Conflict { .. } => {
-                "pass --force to replace it (the replaced value is kept as the previous secret)".into()
+                "pass --force to replace it (the replaced value stays valid as the previous secret)".into()
             }
             Self::EmptyValue => "pipe the value on standard input".into(),
             Self::InvalidValue { .. } => "store the value as text without NUL bytes".into(),
@@ -509,6 +537,67 @@ impl Error {
             ),
             Self::Encrypt { .. } | Self::Random { .. } => return None,
         })
+    }
+
+    /// The fix for a key that cannot be had (keyring, key file).
+    fn key_hint(&self, restore: &str) -> String {
+        let restore_lost_key = "restore each secret from its backup with \
+                                `continuum-vault restore --force --in BACKUP` (it sets the files \
+                                that no longer decrypt aside and makes a new key)";
+        match self {
+            Self::KeyringUnavailable { .. } => {
+                "start and unlock the OS keyring (Secret Service, e.g. gnome-keyring) in this session; \
+                 a new vault can instead keep its key in a file (`--key-source file`), an existing \
+                 one moves there with `continuum-vault rekey --to file` once the keyring answers"
+                    .into()
+            }
+            Self::KeyringEntryExists { account } => format!(
+                "an earlier run was interrupted, or another vault uses this id: check the entry \
+                 with `secret-tool search service continuum-vault username {account}` and remove it \
+                 if no vault metadata names it"
+            ),
+            Self::Timeout { what, .. } => format!(
+                "check that the {what} is responsive, or raise CONTINUUM_VAULT_KEYRING_TIMEOUT_MS"
+            ),
+            Self::IdentityMissing { .. } => format!(
+                "unlock the keyring collection (it answers 'no entry' while locked) and try again; \
+                 if the key is lost, {restore_lost_key}"
+            ),
+            Self::KeyFileMissing { .. } => {
+                format!("put the key file back from a backup; if it is lost, {restore_lost_key}")
+            }
+            Self::IdentityInvalid { .. } => {
+                format!("restore the key from a backup; otherwise {restore}")
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// The fix for a backup that does not open.
+    fn backup_hint(&self) -> String {
+        match self {
+            Self::BackupKey {
+                source: age::DecryptError::ExcessiveWork { .. },
+                ..
+            } => "this backup's passphrase needs more work than this machine allows; open it \
+                  with `age -d` and store the value with `continuum-vault set --force`"
+                .into(),
+            Self::BackupKey { identity: None, .. } => {
+                "check the passphrase (the one given to `backup`); a backup made with --recipient \
+                 opens only with --identity FILE"
+                    .into()
+            }
+            Self::BackupKey {
+                identity: Some(_), ..
+            } => "use the identity the backup was made to (the key of a --recipient given to \
+                  `backup`); a backup made to a passphrase opens without --identity"
+                .into(),
+            Self::NotABackup { .. } => {
+                "pass a file written by `continuum-vault backup` as --in; the vault was not changed"
+                    .into()
+            }
+            _ => String::new(),
+        }
     }
 }
 

@@ -226,7 +226,7 @@ impl Drop for Aside<'_> {
 }
 
 /// Refuses a write that the environment would override anyway.
-fn refuse_if_env_wins(vault: &Vault, name: &SecretName) -> Result<(), Error> {
+pub(crate) fn refuse_if_env_wins(vault: &Vault, name: &SecretName) -> Result<(), Error> {
     for var in [name.env_var(), name.file_env_var()] {
         if vault.var(&var).is_some() {
             return Err(Error::EnvOverrides {

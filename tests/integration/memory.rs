@@ -715,3 +715,27 @@ fn children_of(pid: u32) -> Vec<u32> {
     }
     out
 }
+
+/// The passphrase of `backup --passphrase-file` is read into one zeroizing buffer (no
+/// `BufReader` or growing `String` in between): once the CLI has returned from `main`, no
+/// copy of it is left.
+#[test]
+fn the_cli_passphrase_file_path_leaves_no_copy_of_the_passphrase() {
+    if !root_or_skip("the_cli_passphrase_file_path_leaves_no_copy_of_the_passphrase") {
+        return;
+    }
+    let env = TestEnv::new();
+    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let passphrase = random_secret(64);
+    let file = env.home().join("pass");
+    std::fs::write(&file, format!("{passphrase}\nnot part of it\n")).expect("write pass");
+    let backup = env.home().join("b.age");
+    let args = format!(
+        "backup --out {} --passphrase-file {}",
+        backup.display(),
+        file.display()
+    );
+    let scan = measure_cli(&env, &args, "", &[Needle::secret(&passphrase)]);
+    assert!(backup.exists(), "no backup was written");
+    scan.assert_clean("cli backup --passphrase-file");
+}
