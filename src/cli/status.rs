@@ -2,18 +2,19 @@
 
 use continuum_vault::Vault;
 
-use super::{Failure, write_stdout};
+use super::Failure;
+use super::output::{Output, write_stdout};
 
 pub(crate) fn run(vault: &Vault, name: &str, json: bool) -> Result<u8, Failure> {
     let status = vault.status(name)?;
-    let text = if json {
-        let mut text = serde_json::to_string_pretty(&status).expect("status serializes");
-        text.push('\n');
-        text
+    if json {
+        Output::json(
+            "status",
+            serde_json::to_value(&status).expect("a status serializes"),
+        )?;
     } else {
-        human(&status)
-    };
-    write_stdout(text.as_bytes())?;
+        write_stdout(human(&status).as_bytes())?;
+    }
     Ok(status.exit_code)
 }
 
