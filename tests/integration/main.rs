@@ -2,6 +2,7 @@
 //! real Secret Service (gnome-keyring on a private bus) for everything about the keyring.
 
 mod cli;
+mod cli_operator;
 mod faults;
 mod fuzz;
 mod keyring;
