@@ -1,6 +1,8 @@
 //! `completions SHELL` and `man`: generated from the same clap definition as the parser, so
 //! they cannot drift from it.
 
+use std::fmt::Write as _;
+
 use clap::CommandFactory;
 use roff::{Roff, bold, roman};
 
@@ -23,12 +25,15 @@ pub(crate) fn completions(shell: clap_complete::Shell) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// Prints the manual page, section 1, in roff: the top-level page clap_mangen renders, then
+/// Prints the manual page, section 1, in roff: the top-level page `clap_mangen` renders, then
 /// every command with its options, examples and variables, then the exit codes.
 pub(crate) fn man() -> Result<u8, Failure> {
     write_stdout(man_page().as_bytes())?;
     Ok(0)
 }
+
+/// One section of the page as `clap_mangen` renders it.
+type Section = fn(&clap_mangen::Man, &mut dyn std::io::Write) -> std::io::Result<()>;
 
 /// The whole manual page.
 pub(crate) fn man_page() -> String {
@@ -36,7 +41,7 @@ pub(crate) fn man_page() -> String {
     command.build();
     let man = clap_mangen::Man::new(command.clone());
     let mut page = Vec::new();
-    let sections: [fn(&clap_mangen::Man, &mut dyn std::io::Write) -> std::io::Result<()>; 5] = [
+    let sections: [Section; 5] = [
         clap_mangen::Man::render_title,
         clap_mangen::Man::render_name_section,
         clap_mangen::Man::render_synopsis_section,
@@ -100,7 +105,7 @@ fn commands(roff: &mut Roff, parent: &clap::Command, trail: &str, globals: &[&st
                 .collect();
             let is_flag = !arg.get_num_args().is_some_and(|n| n.takes_values());
             if !defaults.is_empty() && !is_flag {
-                help.push_str(&format!(" [default: {}]", defaults.join(", ")));
+                let _ = write!(help, " [default: {}]", defaults.join(", "));
             }
             let values: Vec<String> = arg
                 .get_possible_values()
@@ -109,7 +114,7 @@ fn commands(roff: &mut Roff, parent: &clap::Command, trail: &str, globals: &[&st
                 .map(|v| v.get_name().to_owned())
                 .collect();
             if !values.is_empty() && !is_flag {
-                help.push_str(&format!(" [possible values: {}]", values.join(", ")));
+                let _ = write!(help, " [possible values: {}]", values.join(", "));
             }
             roff.text([roman(help)]);
         }
@@ -145,7 +150,7 @@ fn arg_label(arg: &clap::Arg) -> String {
         label.push_str(long);
     }
     if arg.get_num_args().is_some_and(|n| n.takes_values()) {
-        label.push_str(&format!(" <{value}>"));
+        let _ = write!(label, " <{value}>");
     }
     label
 }

@@ -14,14 +14,14 @@ pub(crate) fn backup(
     out: Output,
     name: &str,
     file: &Path,
-    recipients: Vec<String>,
+    recipients: &[String],
     passphrase_file: Option<&Path>,
     json: bool,
 ) -> Result<u8, Failure> {
     let key = if recipients.is_empty() {
         BackupKey::Passphrase(super::passphrase::read(passphrase_file, true)?)
     } else {
-        BackupKey::Recipients(recipients.clone())
+        BackupKey::Recipients(recipients.to_vec())
     };
     vault.backup(name, &key, file)?;
     if json {

@@ -90,8 +90,11 @@ enum Command {
         after_long_help = help::RUN
     )]
     Run {
-        /// A secret to export as CONTINUUM_<NAME> (repeatable) [default: jwt_secret].
-        #[arg(long, value_name = "NAME")]
+        #[arg(
+            long,
+            value_name = "NAME",
+            help = "A secret to export as CONTINUUM_<NAME> (repeatable) [default: jwt_secret]"
+        )]
         name: Vec<String>,
         /// The command and its arguments.
         #[arg(
@@ -284,7 +287,7 @@ fn dispatch(cli: &Cli, out: Output) -> Result<u8, Failure> {
             out,
             name,
             file,
-            recipient.clone(),
+            recipient,
             passphrase_file.as_deref(),
             *json,
         ),

@@ -2,6 +2,7 @@
 //! the man page, several secrets in one `run`, `--json`, `--quiet` and `--verbose`.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use crate::support::env::{Run, TestEnv, is_token_urlsafe_32};
 
@@ -33,7 +34,7 @@ fn exit_codes_help_from_readme() -> String {
     let width = rows.iter().map(|(c, _)| c.len()).max().unwrap();
     let mut text = String::from("Exit codes:\n");
     for (codes, meaning) in rows {
-        text.push_str(&format!("  {codes:>width$}  {meaning}\n"));
+        writeln!(text, "  {codes:>width$}  {meaning}").unwrap();
     }
     text.push_str(
         "\nEvery error a user can fix prints a second line, `hint: ...`, with the fix.\n",
@@ -386,9 +387,11 @@ fn man_renders_with_every_command_and_the_exit_codes() {
 
 /// `sh -c` printing each variable (or `-` when unset) on its own line.
 fn print_vars(vars: &[&str]) -> String {
-    vars.iter()
-        .map(|v| format!("printf '%s\\n' \"${{{v}-unset}}\";"))
-        .collect()
+    let mut script = String::new();
+    for v in vars {
+        writeln!(script, "printf '%s\\n' \"${{{v}-unset}}\";").unwrap();
+    }
+    script
 }
 
 #[test]
@@ -679,11 +682,20 @@ fn quiet_silences_notices_but_not_warnings() {
     let quiet = TestEnv::new().run(&["get", "--quiet"]);
     quiet.assert_code(0);
     let stderr = quiet.stderr();
-    assert!(stderr.starts_with("WARNING: the OS keyring is not usable"), "{stderr}");
-    assert!(stderr.lines().all(|l| l.starts_with("WARNING: ")), "{stderr}");
+    assert!(
+        stderr.starts_with("WARNING: the OS keyring is not usable"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.lines().all(|l| l.starts_with("WARNING: ")),
+        "{stderr}"
+    );
     assert_eq!(
         stderr.lines().count(),
-        loud.stderr().lines().filter(|l| l.starts_with("WARNING: ")).count()
+        loud.stderr()
+            .lines()
+            .filter(|l| l.starts_with("WARNING: "))
+            .count()
     );
 }
 
