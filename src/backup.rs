@@ -25,10 +25,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::fs::PrivateDir;
 use crate::lifecycle::DEFAULT_GRACE;
 use crate::name::SecretName;
-use crate::text::secret_string;
 use crate::{Error, SetOutcome, Vault};
 
 const FORMAT: &str = "continuum-vault-backup";
@@ -100,10 +98,14 @@ impl Vault {
     /// [`Error::Conflict`] when `out` exists; any error of loading the secret.
     pub fn backup(&self, name: &str, key: &BackupKey, out: &Path) -> Result<(), Error> {
         let secret_name = SecretName::new(name)?;
-        let current = self.resolve_vault(&secret_name, crate::resolve::Create::No)?;
+        let current =
+            crate::store::local::read(self.local(), self.keys(), &secret_name, &self.deadline())?
+                .ok_or_else(|| Error::NotFound {
+                path: self.dir().join(name),
+            })?;
         let mut notices = Vec::new();
-        let previous = self.previous_from_vault(&secret_name, &mut notices)?;
-        let created = crate::key::file::rfc3339(SystemTime::now());
+        let previous = crate::lifecycle::previous(self, &secret_name, &mut notices)?;
+        let created = crate::lifecycle::rfc3339(SystemTime::now());
         let doc = Document {
             format: FORMAT,
             version: 1,
@@ -167,11 +169,8 @@ impl Vault {
         force: bool,
     ) -> Result<(SetOutcome, Vec<crate::Notice>), Error> {
         let secret_name = SecretName::new(name)?;
-        let content = crate::fs::read_followed(input).map_err(|source| Error::Io {
-            action: "read backup",
-            path: input.to_owned(),
-            source,
-        })?;
+        let content = crate::fs::read_followed(input)
+            .map_err(|e| e.into_named_error("read backup", input))?;
         let plain = open_backup(&content.bytes, key, input)?;
         let doc: Document<'_> = serde_json::from_slice(&plain)
             .map_err(|e| backup_error(input, format!("not a continuum-vault backup: {e}")))?;
@@ -187,14 +186,15 @@ impl Vault {
                 format!("it is a backup of {:?}, not of {name:?}", doc.name),
             ));
         }
-        let current = secret_string(crate::text::strip(doc.current));
+        let current = SecretString::from(crate::text::strip(doc.current));
         if current.expose_secret().is_empty() {
             return Err(backup_error(input, "its current value is empty"));
         }
         let deadline = self.deadline();
-        let dir = PrivateDir::create(&self.dir)?;
+        let dir = self.local().create()?;
         let _lock = dir.lock(&deadline)?;
-        self.replace_locked(
+        crate::lifecycle::replace_locked(
+            self.keys(),
             &dir,
             &secret_name,
             &current,
@@ -206,23 +206,19 @@ impl Vault {
 }
 
 fn open_backup(bytes: &[u8], key: &RestoreKey, path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let decrypt_err = |reason: String| Error::Decrypt {
+    let decrypt_err = |source: age::DecryptError| Error::Decrypt {
         path: path.to_owned(),
-        reason,
+        source,
     };
-    let decryptor =
-        age::Decryptor::new(ArmoredReader::new(bytes)).map_err(|e| decrypt_err(e.to_string()))?;
+    let decryptor = age::Decryptor::new(ArmoredReader::new(bytes)).map_err(decrypt_err)?;
     let reader = match key {
         RestoreKey::Passphrase(p) => {
             let identity = age::scrypt::Identity::new(p.clone());
             decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity))
         }
         RestoreKey::IdentityFile(file) => {
-            let content = crate::fs::read_followed(file).map_err(|source| Error::Io {
-                action: "read identity file",
-                path: file.clone(),
-                source,
-            })?;
+            let content = crate::fs::read_followed(file)
+                .map_err(|e| e.into_named_error("read identity file", file))?;
             let text = std::str::from_utf8(&content.bytes)
                 .map_err(|_| backup_error(file, "the identity file is not UTF-8"))?;
             let identities: Vec<age::x25519::Identity> = text
@@ -240,7 +236,7 @@ fn open_backup(bytes: &[u8], key: &RestoreKey, path: &Path) -> Result<Zeroizing<
             decryptor.decrypt(identities.iter().map(|i| i as &dyn age::Identity))
         }
     }
-    .map_err(|e| decrypt_err(e.to_string()))?;
+    .map_err(decrypt_err)?;
     crate::seal::read_plaintext(reader, bytes.len()).map_err(decrypt_err)
 }
 

@@ -98,6 +98,17 @@ pub(crate) const ROTATE: &str = concat!(
     vault_vars!(),
 );
 
+/// `migrate`.
+pub(crate) const MIGRATE: &str = concat!(
+    "Examples:\n",
+    "  # Once nothing reads ~/.continuum/jwt_secret directly any more: encrypt it in place\n",
+    "  continuum-vault migrate\n",
+    "  # Another secret, reporting whether the file changed\n",
+    "  continuum-vault migrate db_password --json\n",
+    "\nVariables:\n",
+    vault_vars!(),
+);
+
 /// `pubkey`.
 pub(crate) const PUBKEY: &str = concat!(
     "Examples:\n",

@@ -109,8 +109,9 @@ pub(crate) fn rotate(
     Ok(0)
 }
 
-pub(crate) fn pubkey(vault: &Vault, json: bool) -> Result<u8, Failure> {
-    let recipient = vault.recipient()?;
+pub(crate) fn pubkey(vault: &Vault, out: Output, json: bool) -> Result<u8, Failure> {
+    let (recipient, notices) = vault.recipient()?;
+    out.notices(&notices);
     if json {
         Output::json("pubkey", json!({ "recipient": recipient }))?;
     } else {
@@ -127,29 +128,33 @@ pub(crate) fn recipients(
 ) -> Result<u8, Failure> {
     match action {
         RecipientsAction::Add { recipient } => {
-            let n = vault.add_recipient(recipient)?;
+            let changed = vault.add_recipient(recipient)?;
+            out.notices(&changed.notices);
             if json {
                 Output::json(
                     "recipients add",
-                    json!({ "recipient": recipient, "files_reencrypted": n }),
+                    json!({ "recipient": recipient, "files_reencrypted": changed.resealed }),
                 )?;
-            } else {
+            } else if changed.resealed > 0 || changed.notices.len() != 1 {
                 out.notice(&format!(
-                    "{n} file(s) re-encrypted to this vault's key and {recipient}"
+                    "{} file(s) re-encrypted to this vault's key and {recipient}",
+                    changed.resealed
                 ));
             }
         }
         RecipientsAction::Remove { recipient } => {
-            let n = vault.remove_recipient(recipient)?;
+            let changed = vault.remove_recipient(recipient)?;
+            out.notices(&changed.notices);
             if json {
                 Output::json(
                     "recipients remove",
-                    json!({ "recipient": recipient, "files_reencrypted": n }),
+                    json!({ "recipient": recipient, "files_reencrypted": changed.resealed }),
                 )?;
-            } else {
+            } else if changed.resealed > 0 || changed.notices.len() != 1 {
                 out.notice(&format!(
-                    "{n} file(s) re-encrypted without {recipient}; copies it already has still \
-                     open with its key: rotate the secret if it must lose access"
+                    "{} file(s) re-encrypted without {recipient}; copies it already has still \
+                     open with its key: rotate the secret if it must lose access",
+                    changed.resealed
                 ));
             }
         }
@@ -171,68 +176,62 @@ pub(crate) fn recipients(
 }
 
 pub(crate) fn rekey(vault: &Vault, out: Output, to: KeySource, json: bool) -> Result<u8, Failure> {
-    let old = vault.rekey(to)?;
+    let rekeyed = vault.rekey(to)?;
+    out.notices(&rekeyed.notices);
     if json {
         Output::json(
             "rekey",
             json!({
                 "key_source": to,
-                "changed": old.is_some(),
-                "removed_key": old,
+                "key": rekeyed.new,
+                "changed": rekeyed.old.is_some(),
+                "files_reencrypted": rekeyed.resealed,
+                "removed_key": rekeyed.old,
             }),
         )?;
         return Ok(0);
     }
-    match old {
+    match &rekeyed.old {
         Some(old) => out.notice(&format!(
-            "the vault key now lives in the {to}; the old key ({old}) was removed"
+            "the vault key now lives in {}; {} file(s) re-encrypted; the old key ({old}) was removed",
+            rekeyed.new, rekeyed.resealed
         )),
         None => out.notice(&format!(
-            "the vault key already lives in the {to}; nothing to do"
+            "the vault key already lives in {}; nothing to do",
+            rekeyed.new
         )),
     }
     Ok(0)
 }
 
-/// Parses `30d`, `12h`, `90m`, `45s` or a number of seconds.
+pub(crate) fn migrate(vault: &Vault, out: Output, name: &str, json: bool) -> Result<u8, Failure> {
+    let migrated = vault.migrate(name)?;
+    out.notices(&migrated.notices);
+    if json {
+        Output::json(
+            "migrate",
+            json!({ "name": name, "path": migrated.path, "changed": migrated.changed }),
+        )?;
+    }
+    Ok(0)
+}
+
+/// Parses a duration such as `30d`, `12h`, `1h30m`, `2w` or `45s` (humantime's syntax), or
+/// a plain number of seconds. The range is checked by the library, before anything is written.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30d, 12h, 90m or 45s"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("unknown unit in {s:?}: use s, m, h or d")),
-    };
-    Ok(Duration::from_secs(n.saturating_mul(secs)))
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{s:?} is too large"));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 30d, 12h, 1h30m or 2w: {e}"))
 }
 
 /// `2026-05-01T12:00:00Z`: a time as RFC 3339, in UTC, to the second.
 fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Days to a civil date (Howard Hinnant's algorithm), for the proleptic Gregorian calendar.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 #[cfg(test)]

@@ -165,9 +165,23 @@ enum Command {
         /// The secret's name.
         #[arg(default_value = DEFAULT_SECRET)]
         name: String,
-        /// How long the old secret stays available (e.g. 30d, 12h, 90m, 45s).
+        /// How long the old secret stays available: more than zero, at most 366 days
+        /// (e.g. 30d, 12h, 1h30m, 2w).
         #[arg(long, default_value = "30d", value_parser = lifecycle::parse_duration)]
         grace: std::time::Duration,
+        /// Report what was done as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Encrypt a legacy plaintext secret file in place, keeping its value.
+    ///
+    /// Loads never do this: first make every process that reads the file itself go
+    /// through continuum-vault (`run`, the library or the Python package).
+    #[command(after_long_help = help::MIGRATE)]
+    Migrate {
+        /// The secret's name.
+        #[arg(default_value = DEFAULT_SECRET)]
+        name: String,
         /// Report what was done as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -313,7 +327,8 @@ fn dispatch(cli: &Cli, out: Output) -> Result<u8, Failure> {
         Command::Rotate { name, grace, json } => {
             lifecycle::rotate(&vault()?, out, name, *grace, *json)
         }
-        Command::Pubkey { json } => lifecycle::pubkey(&vault()?, *json),
+        Command::Migrate { name, json } => lifecycle::migrate(&vault()?, out, name, *json),
+        Command::Pubkey { json } => lifecycle::pubkey(&vault()?, out, *json),
         Command::Recipients { action, json } => {
             lifecycle::recipients(&vault()?, out, action, *json)
         }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use continuum_vault::{Error, Notice};
-use serde_json::{Map, Value};
+use serde::Serialize;
 
 use super::Failure;
 
@@ -36,18 +36,23 @@ impl Output {
         }
     }
 
-    /// Prints `fields` as one JSON object with `version` and `command`, on stdout.
-    pub(crate) fn json(command: &str, fields: Value) -> Result<(), Failure> {
-        let mut object = Map::new();
-        object.insert("version".into(), JSON_VERSION.into());
-        object.insert("command".into(), command.into());
-        match fields {
-            Value::Object(fields) => object.extend(fields),
-            Value::Null => {}
-            other => unreachable!("JSON reports are objects, not {other}"),
+    /// Prints `fields` (a struct or a map) as one JSON object on stdout, preceded by
+    /// `version` and `command`; a struct's fields keep their order.
+    pub(crate) fn json(command: &str, fields: impl Serialize) -> Result<(), Failure> {
+        #[derive(Serialize)]
+        struct Report<'a, T> {
+            version: u64,
+            command: &'a str,
+            #[serde(flatten)]
+            fields: T,
         }
-        let mut text = serde_json::to_string_pretty(&Value::Object(object))
-            .expect("a serde_json::Value always serializes");
+        let report = Report {
+            version: JSON_VERSION,
+            command,
+            fields,
+        };
+        let mut text = serde_json::to_string_pretty(&report)
+            .expect("reports serialize: string keys, no secrets, no non-finite floats");
         text.push('\n');
         write_stdout(text.as_bytes())
     }

@@ -32,9 +32,7 @@ pub(crate) fn run(
         out.notice(match outcome {
             SetOutcome::Created => "stored",
             SetOutcome::Unchanged => "unchanged: the vault already holds this value",
-            SetOutcome::Replaced => {
-                "replaced: sessions signed with the old value are no longer valid"
-            }
+            SetOutcome::Replaced => "replaced",
             _ => "done",
         });
     }

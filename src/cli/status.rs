@@ -8,14 +8,15 @@ use super::output::{Output, write_stdout};
 pub(crate) fn run(vault: &Vault, name: &str, json: bool) -> Result<u8, Failure> {
     let status = vault.status(name)?;
     if json {
-        Output::json(
-            "status",
-            serde_json::to_value(&status).expect("a status serializes"),
-        )?;
+        Output::json("status", &status)?;
     } else {
         write_stdout(human(&status).as_bytes())?;
     }
-    Ok(status.exit_code)
+    // The first problem decides, through the CLI's one table of exit codes.
+    Ok(status
+        .problems
+        .first()
+        .map_or(0, |p| super::exit::for_class(p.class)))
 }
 
 fn human(s: &continuum_vault::Status) -> String {
@@ -45,6 +46,18 @@ fn human(s: &continuum_vault::Status) -> String {
     );
     let _ = writeln!(out, "vault id:      {}", or_dash(s.vault_id.clone()));
     let _ = writeln!(out, "recipient:     {}", or_dash(s.recipient.clone()));
+    for r in &s.recipients {
+        let _ = writeln!(out, "also sealed to: {r}");
+    }
+    let _ = writeln!(out, "key:           {}", or_dash(s.key_location.clone()));
+    let _ = writeln!(out, "protection:    {}", or_dash(s.protection.clone()));
+    let _ = writeln!(
+        out,
+        "previous:      {}",
+        s.previous_expires
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |t| format!("valid until {t}"))
+    );
     let _ = writeln!(
         out,
         "keyring:       {}",
@@ -59,10 +72,12 @@ fn human(s: &continuum_vault::Status) -> String {
         "healthy:       {}",
         if s.healthy { "yes" } else { "no" }
     );
-    for p in &s.problems {
-        let _ = writeln!(out, "problem:       {}", p.message);
-        if let Some(fix) = &p.fix {
-            let _ = writeln!(out, "  fix:         {fix}");
+    for (label, list) in [("problem:", &s.problems), ("warning:", &s.warnings)] {
+        for p in list {
+            let _ = writeln!(out, "{label:<15}{}", p.message);
+            if let Some(fix) = &p.fix {
+                let _ = writeln!(out, "  fix:         {fix}");
+            }
         }
     }
     out

@@ -77,6 +77,7 @@ const COMMANDS: &[(&[&str], &[&str])] = &[
     (&["backup"], &[]),
     (&["restore"], &[]),
     (&["rotate"], &[]),
+    (&["migrate"], &[]),
     (&["pubkey"], &[]),
     (&["recipients"], &[]),
     (&["rekey"], &[]),
@@ -225,8 +226,8 @@ fn run_usage_shows_the_double_dash_and_help_has_its_own_help() {
     assert_eq!(
         unknown.stderr(),
         "error: no such command: continuum-vault nope\n\
-         hint: one of: get, run, set, backup, restore, rotate, pubkey, recipients, rekey, status, \
-         completions, man, help\n"
+         hint: one of: get, run, set, backup, restore, rotate, migrate, pubkey, recipients, rekey, \
+         status, completions, man, help\n"
     );
 }
 
@@ -533,7 +534,7 @@ fn every_report_has_json_with_a_version_and_never_a_secret() {
     set.assert_code(0);
     assert_eq!(
         set.stdout(),
-        "{\n  \"command\": \"set\",\n  \"name\": \"jwt_secret\",\n  \"outcome\": \"created\",\n  \"version\": 1\n}\n"
+        "{\n  \"version\": 1,\n  \"command\": \"set\",\n  \"name\": \"jwt_secret\",\n  \"outcome\": \"created\"\n}\n"
     );
     keep("set", &set);
     let again = env.run_with_input(&["set", "--json"], b"first-value-1234");
@@ -659,6 +660,28 @@ fn every_report_has_json_with_a_version_and_never_a_secret() {
             "{what} leaked the previous secret: {text}"
         );
     }
+}
+
+#[test]
+fn migrate_reports_json_without_the_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    std::fs::create_dir(env.vault_dir()).unwrap();
+    std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(env.secret_path(), "legacy-plaintext-secret\n").unwrap();
+    std::fs::set_permissions(env.secret_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = env.run(&["--key-source", "file", "migrate", "--json"]);
+    run.assert_code(0);
+    let json = parse_json(&run, "migrate");
+    assert_eq!(json["name"], "jwt_secret");
+    assert_eq!(json["changed"], true);
+    assert_eq!(json["path"], env.secret_path().to_str().unwrap());
+    let again = env.run(&["migrate", "--json"]);
+    assert_eq!(parse_json(&again, "migrate")["changed"], false);
+    for text in [run.stdout(), run.stderr(), again.stdout(), again.stderr()] {
+        assert!(!text.contains("legacy-plaintext-secret"), "{text}");
+    }
+    assert_eq!(env.get(), "legacy-plaintext-secret");
 }
 
 #[test]

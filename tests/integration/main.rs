@@ -12,3 +12,4 @@ mod memory;
 mod smoke_secret_service;
 mod strace;
 mod support;
+mod transcripts;

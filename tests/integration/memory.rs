@@ -56,6 +56,7 @@ use continuum_vault::{KeySource, SetOutcome, Source, Vault};
 use rand::TryRng;
 use zeroize::Zeroizing;
 
+use crate::support::age;
 use crate::support::env::{BIN, TestEnv, is_token_urlsafe_32, root_or_skip};
 
 /// Set in the child: the HOME whose vault it works on.
@@ -641,16 +642,7 @@ fn the_cli_backup_path_leaves_exactly_the_known_age_chunk() {
     env.run_with_input(&["--key-source", "file", "set"], secret.as_bytes())
         .assert_code(0);
     let key = env.home().join("backup.key");
-    let out = env
-        .program("age-keygen", ["-o", key.to_str().expect("UTF-8")])
-        .output()
-        .expect("age-keygen is installed (apt install age)");
-    assert!(out.status.success());
-    let text = std::fs::read_to_string(&key).expect("identity file");
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .expect("public key line");
+    let recipient = age::keygen(&env, &key);
     let backup = env.home().join("b.age");
     let args = format!("backup --out {} --recipient {recipient}", backup.display());
     let scan = measure_cli(&env, &args, "", &[Needle::secret(&secret)]);
