@@ -141,26 +141,6 @@ mod tests {
         assert!(all.contains(&CANNOT_EXECUTE) && all.contains(&COMMAND_NOT_FOUND));
     }
 
-    #[test]
-    fn the_library_classes_map_as_the_library_numbered_them() {
-        // Until the library drops its own numbers, both must agree.
-        let errors = [
-            continuum_vault::Error::EmptyValue,
-            continuum_vault::Error::NoHomeDir,
-            continuum_vault::Error::NotFound { path: "/x".into() },
-            continuum_vault::Error::KeyringUnavailable {
-                reason: "no bus".into(),
-            },
-        ];
-        for e in errors {
-            #[allow(
-                deprecated,
-                reason = "the library's own numbers, compared while they exist"
-            )]
-            let library = e.exit_code();
-            assert_eq!(for_class(e.class()), library, "{e}");
-        }
-    }
 
     /// The rows of the README's "Exit codes" table: (codes, meaning).
     fn readme_rows() -> Vec<(String, String)> {
