@@ -247,6 +247,10 @@ impl Vault {
     /// any error of loading the secret.
     pub fn backup(&self, name: &str, key: &BackupKey, out: &Path) -> Result<(), Error> {
         let secret_name = SecretName::new(name)?;
+        // Arguments first: a bad recipient is a usage error whatever the vault holds.
+        if let BackupKey::Recipients(list) = key {
+            parse_recipients(list)?;
+        }
         let current = local::read(self.local(), self.keys(), &secret_name, &self.deadline())?
             .ok_or_else(|| Error::NotFound {
                 path: self.dir().join(name),

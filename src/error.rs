@@ -57,6 +57,18 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The file named by a `*_FILE` variable is not one the vault reads (a directory, a
+    /// FIFO, a device, or too large).
+    #[error("refusing to read {var} file {path}: {problem}")]
+    UnusableEnvFile {
+        /// The variable that named the file.
+        var: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: Unsafe,
+    },
+
     /// The file named by a `*_FILE` variable is empty after stripping whitespace.
     #[error("{var} file {path} is empty")]
     EmptyEnvFile {
@@ -357,7 +369,6 @@ impl std::fmt::Display for Unsafe {
     }
 }
 
-
 /// The class of an error: what a script or caller can act on. The library speaks in classes;
 /// the command line maps each class to its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -398,7 +409,7 @@ impl Error {
                 io::ErrorKind::PermissionDenied => ErrorClass::UnsafePath,
                 _ => ErrorClass::Other,
             },
-            Self::UnsafePath { .. } => ErrorClass::UnsafePath,
+            Self::UnsafePath { .. } | Self::UnusableEnvFile { .. } => ErrorClass::UnsafePath,
             Self::Corrupt { .. }
             | Self::Decrypt { .. }
             | Self::MetadataMissing { .. }
@@ -445,6 +456,9 @@ impl Error {
                 format!("put the secret in the file, or unset {var} to use the vault")
             }
             Self::UnsafePath { path, problem } => unsafe_hint(path, problem),
+            Self::UnusableEnvFile { var, .. } => {
+                format!("point {var} at a regular file that holds only the secret, or unset it to use the vault")
+            }
             Self::Io { path, .. } => format!("check that {} is accessible to this user", path.display()),
             Self::Write { path, .. } => format!(
                 "free some space or make {} writable, then try again",

@@ -492,7 +492,12 @@ fn existing(
             content,
             kind: Kind::Encrypted,
         }) => {
-            let meta = local::require_metadata(dir, name.as_str(), meta.cloned())?;
+            // Without metadata the key it was sealed to is unknown: an unreadable file (that
+            // `--force` sets aside), never one to guess a key for.
+            let meta = match local::require_metadata(dir, name.as_str(), meta.cloned()) {
+                Ok(meta) => meta,
+                Err(e) => return Ok(Existing::Unreadable(e)),
+            };
             match local::decrypt(dir, keys, name.as_str(), &meta, &content, deadline) {
                 Ok(old) => Existing::Sealed(old),
                 Err(e) if e.class() == crate::ErrorClass::Corrupt && !is_metadata_error(&e) => {
@@ -519,12 +524,9 @@ fn existing(
     })
 }
 
-/// Errors about the metadata are never "an unreadable secret file" to be set aside.
+/// A tampered metadata file is never a reason to set a secret file aside.
 fn is_metadata_error(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::MetadataTampered { .. } | Error::MetadataMissing { .. }
-    )
+    matches!(e, Error::MetadataTampered { .. })
 }
 
 /// `Vault::rotate`.

@@ -352,9 +352,8 @@ fn problems(f: &Facts) -> (Vec<Problem>, Vec<Problem>) {
         warnings.push(Problem {
             message: protection.clone(),
             fix: Some(
-                "on a server: `continuum-vault rekey --to systemd-creds` where available, or a key \
-                 dir outside the home (CONTINUUM_VAULT_KEY_DIR); on a desktop: `continuum-vault \
-                 rekey --to keyring`"
+                "on a desktop: `continuum-vault rekey --to keyring`; for a new vault on a server: \
+                 a key dir outside the home (CONTINUUM_VAULT_KEY_DIR), kept out of its backups"
                     .into(),
             ),
             class: ErrorClass::UnsafePath,

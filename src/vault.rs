@@ -478,13 +478,21 @@ mod tests {
         v.load("jwt_secret").unwrap();
         let good = std::fs::read(f.path()).unwrap();
         let cases: Vec<(&str, Vec<u8>, crate::ErrorClass)> = vec![
-            ("truncated", good[..good.len() / 2].to_vec(), crate::ErrorClass::Corrupt),
+            (
+                "truncated",
+                good[..good.len() / 2].to_vec(),
+                crate::ErrorClass::Corrupt,
+            ),
             (
                 "armor header only",
                 b"-----BEGIN AGE ENCRYPTED FILE-----\n".to_vec(),
                 crate::ErrorClass::Corrupt,
             ),
-            ("binary garbage", vec![0xff, 0x00, 0x13], crate::ErrorClass::Corrupt),
+            (
+                "binary garbage",
+                vec![0xff, 0x00, 0x13],
+                crate::ErrorClass::Corrupt,
+            ),
             (
                 "other key",
                 seal::seal(b"x", &[VaultKey::generate().recipient()]).unwrap(),

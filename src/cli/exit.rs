@@ -141,7 +141,6 @@ mod tests {
         assert!(all.contains(&CANNOT_EXECUTE) && all.contains(&COMMAND_NOT_FOUND));
     }
 
-
     /// The rows of the README's "Exit codes" table: (codes, meaning).
     fn readme_rows() -> Vec<(String, String)> {
         let readme = include_str!("../../README.md");

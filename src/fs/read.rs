@@ -58,13 +58,22 @@ impl ReadError {
 
     /// The error for a file the user named in the variable `var`.
     pub(crate) fn into_error(self, var: &str, path: &Path) -> Error {
+        let unusable = |problem| Error::UnusableEnvFile {
+            var: var.to_owned(),
+            path: path.to_owned(),
+            problem,
+        };
         match self {
             Self::Io(_, source) => Error::ReadEnvFile {
                 var: var.to_owned(),
                 path: path.to_owned(),
                 source,
             },
-            other => other.into_vault_error(path),
+            Self::NotRegularFile => unusable(Unsafe::NotRegularFile),
+            Self::TooLarge => unusable(Unsafe::TooLarge {
+                limit: MAX_FILE_SIZE,
+            }),
+            Self::Grew => self.into_vault_error(path),
         }
     }
 

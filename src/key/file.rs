@@ -79,9 +79,8 @@ impl KeyStore for FileStore {
         if in_home {
             format!(
                 "the key file {} is in the same home directory as the vault: a backup or copy \
-                 of that home directory can decrypt the secret (`age -d -i`); encryption adds \
-                 nothing over mode 0600 against it. Harden with `continuum-vault rekey --to \
-                 keyring` on a desktop",
+                 of that home holds both and decrypts the secret, so against it encryption adds \
+                 nothing over mode 0600",
                 path.display()
             )
         } else {

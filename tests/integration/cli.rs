@@ -7,6 +7,7 @@ use crate::support::age;
 use crate::support::env::{Run, TestEnv, is_token_urlsafe_32, mode};
 use crate::support::nobody::{NOBODY, Nobody};
 use crate::support::refusal::assert_refused;
+use crate::support::tree::snapshot;
 
 #[test]
 fn first_run_creates_an_armored_0600_file_in_a_0700_dir_and_get_is_stable() {
@@ -109,8 +110,14 @@ fn env_var_wins_as_given_and_the_file_variable_is_stripped() {
     assert_eq!(env.get(), "from-file");
     std::fs::write(&mounted, "  \n").unwrap();
     env.run(&["get"])
-        .assert_code(5)
+        .assert_code(2)
         .assert_stderr_has("is empty");
+    // Set but empty: a mistake, never a request to fall through to the vault.
+    env.set("CONTINUUM_JWT_SECRET_FILE", "");
+    env.run(&["get"])
+        .assert_code(2)
+        .assert_stderr_has("set but empty");
+    assert!(!env.vault_dir().exists());
     env.set(
         "CONTINUUM_JWT_SECRET_FILE",
         env.home().join("nope").to_str().unwrap(),
@@ -123,17 +130,46 @@ fn env_var_wins_as_given_and_the_file_variable_is_stripped() {
 }
 
 #[test]
-fn a_legacy_plaintext_file_is_migrated_keeping_its_value() {
+fn a_legacy_plaintext_file_is_used_as_is_until_migrate_encrypts_it() {
     let env = TestEnv::new();
     std::fs::create_dir(env.vault_dir()).unwrap();
     std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::write(env.secret_path(), "legacy-plaintext-secret\n").unwrap();
     std::fs::set_permissions(env.secret_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let run = env.run(&["get"]);
+    // The lock file a refused write takes is not a change of the vault.
+    let unlocked = |env: &TestEnv| {
+        let mut files = snapshot(env.home());
+        files.retain(|(path, _)| !path.ends_with(".continuum-vault.lock"));
+        files
+    };
+    let before = unlocked(&env);
+    for args in [
+        &["get"][..],
+        &["get", "--no-create"],
+        &["run", "--", "true"],
+    ] {
+        let run = env.run(args);
+        run.assert_code(0)
+            .assert_stderr_has(
+                "holds the secret in plaintext; it was used as it is and left unchanged",
+            )
+            .assert_stderr_has("continuum-vault migrate jwt_secret");
+        assert_eq!(unlocked(&env), before, "{args:?} wrote something");
+    }
+    assert_eq!(env.get(), "legacy-plaintext-secret");
+    env.run(&["status"])
+        .assert_code(4)
+        .assert_stderr_or_stdout_has("plaintext at rest");
+    env.run_with_input(&["set", "--force"], b"other\n")
+        .assert_code(7)
+        .assert_stderr_has("continuum-vault migrate jwt_secret");
+    assert_eq!(unlocked(&env), before, "a refused set wrote something");
+
+    let run = env.run(&["--key-source", "file", "migrate"]);
     run.assert_code(0)
-        .assert_stderr_has("now encrypted in place")
-        .assert_stderr_has("would now read ciphertext");
-    assert_eq!(run.stdout_line(), "legacy-plaintext-secret");
+        .assert_stderr_has("now gets ciphertext")
+        .assert_stderr_has("NOT a backup")
+        .assert_stderr_has("continuum-vault backup jwt_secret");
     assert!(
         std::fs::read(env.secret_path())
             .unwrap()
@@ -141,6 +177,10 @@ fn a_legacy_plaintext_file_is_migrated_keeping_its_value() {
     );
     assert_eq!(mode(&env.secret_path()), 0o600);
     assert_eq!(env.get(), "legacy-plaintext-secret");
+    env.run(&["status"]).assert_code(0);
+    env.run(&["migrate"])
+        .assert_code(0)
+        .assert_stderr_has("already encrypted");
 }
 
 /// A bad vault, and how the commands must refuse it.
@@ -166,8 +206,10 @@ const REFUSALS: &[Refusal] = &[
         },
         code: 4,
         needle: "chmod 600",
-        set_code: 7,
-        set_needle: "--force",
+        // An exposed plaintext value is refused by writes too: it is never kept as the
+        // previous secret.
+        set_code: 4,
+        set_needle: "chmod 600",
     },
     Refusal {
         what: "symlink at the secret path",
@@ -343,7 +385,7 @@ fn no_create_exits_3_and_creates_nothing() {
     let env = TestEnv::new();
     env.run(&["get", "--no-create"])
         .assert_code(3)
-        .assert_stderr_has("without --no-create");
+        .assert_stderr_has("does not exist yet");
     assert!(!env.vault_dir().exists());
     env.run(&["status"]).assert_code(3);
     assert!(!env.vault_dir().exists(), "status writes nothing");

@@ -168,7 +168,7 @@ fn rotation_keeps_the_previous_secret_until_its_window_ends() {
     assert!(is_token_urlsafe_32(&new));
     assert_ne!(new, old);
     // The record says when the window ends: one hour after the rotation.
-    let mut meta: serde_json::Value =
+    let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
     let expires = meta["previous"]["jwt_secret"]["expires"].as_u64().unwrap();
     assert!(
@@ -178,14 +178,18 @@ fn rotation_keeps_the_previous_secret_until_its_window_ends() {
     let both = env.run(&["run", "--", "sh", "-c", BOTH]);
     assert_eq!(both.assert_code(0).stdout(), format!("{new} {old}"));
 
-    // The window has ended: the record is what the rotation wrote, with an expiry in the
-    // past, as a vault left alone past its window has it.
-    meta["previous"]["jwt_secret"]["expires"] = (before - 1).into();
-    std::fs::write(
-        &meta_path,
-        format!("{}\n", serde_json::to_string_pretty(&meta).unwrap()),
-    )
-    .unwrap();
+    // A short window, then its end. (The metadata is authenticated: an expiry cannot be
+    // edited into the past by hand, so the test waits for a real one to pass.)
+    env.run(&["rotate", "--grace", "1s"]).assert_code(0);
+    let older = new;
+    let new = env.get();
+    assert_ne!(new, older);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    let expires = meta["previous"]["jwt_secret"]["expires"].as_u64().unwrap();
+    while now_secs() < expires {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let on_disk = snapshot(&env.vault_dir());
     let after_window = env.run(&["run", "--", "sh", "-c", BOTH]);
     assert_eq!(after_window.assert_code(0).stdout(), format!("{new} gone"));
@@ -475,8 +479,19 @@ fn the_library_key_set_has_the_previous_secret_during_its_window() {
         !format!("{set:?}").contains(old.expose_secret()),
         "Debug is redacted"
     );
-    // A zero window: the previous secret is gone at once.
-    vault.rotate("jwt_secret", Duration::ZERO).unwrap();
+    // A zero window is refused before anything is written.
+    let before = std::fs::read(home.path().join(".continuum/.continuum-vault.json")).unwrap();
+    let err = vault.rotate("jwt_secret", Duration::ZERO).unwrap_err();
+    assert_eq!(err.class(), continuum_vault::ErrorClass::Usage);
+    assert_eq!(
+        std::fs::read(home.path().join(".continuum/.continuum-vault.json")).unwrap(),
+        before
+    );
+    // A one-second window: the previous secret is gone once it has passed.
+    let rotated = vault.rotate("jwt_secret", Duration::from_secs(1)).unwrap();
+    while std::time::SystemTime::now() < rotated.previous_expires {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(
         vault
             .load_key_set("jwt_secret")
