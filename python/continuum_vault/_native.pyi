@@ -4,6 +4,23 @@ import datetime
 import os
 from typing import Any, ClassVar, Literal, final
 
+__all__ = [
+    "ConflictError",
+    "CorruptError",
+    "DEFAULT_SECRET",
+    "KeySet",
+    "KeyUnavailableError",
+    "NotFoundError",
+    "UnsafePathError",
+    "UsageError",
+    "Vault",
+    "VaultError",
+    "__version__",
+    "error_classes",
+    "get_or_generate_jwt_secret",
+    "keys",
+]
+
 __version__: str
 DEFAULT_SECRET: str
 

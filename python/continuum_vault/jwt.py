@@ -17,10 +17,10 @@ from typing import Any
 
 try:
     import jwt as _pyjwt
-except ImportError as error:  # pragma: no cover - depends on the environment
+except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError(
         "continuum_vault.jwt needs PyJWT: pip install 'continuum-vault[jwt]' (or PyJWT)"
-    ) from error
+    ) from None
 
 from ._native import DEFAULT_SECRET, Vault, keys
 

@@ -107,7 +107,9 @@ fn make_types(py: Python<'_>) -> PyResult<Vec<Py<PyType>>> {
         namespace.set_item("__module__", "continuum_vault")?;
         namespace.set_item("exit_code", spec.exit_code)?;
         namespace.set_item("hint", py.None())?;
-        let ty = make_type.call1((spec.name, bases, namespace))?.cast_into::<PyType>()?;
+        let ty = make_type
+            .call1((spec.name, bases, namespace))?
+            .cast_into::<PyType>()?;
         types.push(ty.unbind());
     }
     Ok(types)

@@ -13,6 +13,12 @@ use pyo3::types::{PyDelta, PyString};
 use crate::emit;
 use crate::errors::{to_py, usage};
 
+// The signatures below spell the default name out, so that Python's `inspect` shows it.
+const _: () = assert!(
+    DEFAULT_SECRET.len() == 10 && matches!(DEFAULT_SECRET.as_bytes(), b"jwt_secret"),
+    "update the default name in the #[pyo3(signature)]s and in continuum_vault/_native.pyi"
+);
+
 /// Every variable that [`continuum_vault::VaultBuilder::build`] reads (and the bus address
 /// that the keyring connection, kept by the vault once made, was made for).
 const CONFIG_VARS: [&str; 6] = [
@@ -45,10 +51,7 @@ fn default_vault() -> Result<Arc<continuum_vault::Vault>, Error> {
 }
 
 /// Runs `f` with the GIL released, then turns its error into the Python exception.
-fn detached<T: Send>(
-    py: Python<'_>,
-    f: impl FnOnce() -> Result<T, Error> + Send,
-) -> PyResult<T> {
+fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error> + Send) -> PyResult<T> {
     py.detach(f).map_err(|e| to_py(py, &e))
 }
 
@@ -86,7 +89,7 @@ pub(crate) fn get_or_generate_jwt_secret(py: Python<'_>) -> PyResult<Bound<'_, P
 /// The secrets a verifier should accept for `name`: the current one, then the previous one
 /// while its grace window lasts. Sign with the first.
 #[pyfunction]
-#[pyo3(signature = (name = DEFAULT_SECRET))]
+#[pyo3(signature = (name = "jwt_secret"))]
 pub(crate) fn keys<'py>(py: Python<'py>, name: &str) -> PyResult<Vec<Bound<'py, PyString>>> {
     let set = detached(py, || default_vault()?.load_key_set(name))?;
     emit(py, set.notices())?;
@@ -185,7 +188,9 @@ fn duration(
             .ok()
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
     };
-    parsed.filter(|d| allow_zero || !d.is_zero()).ok_or_else(bad)
+    parsed
+        .filter(|d| allow_zero || !d.is_zero())
+        .ok_or_else(bad)
 }
 
 #[pymethods]
@@ -220,7 +225,7 @@ impl Vault {
 
     /// Resolves `name` like the server does (variable, `_FILE` variable, vault file), and
     /// generates and stores it when it does not exist yet.
-    #[pyo3(signature = (name = DEFAULT_SECRET))]
+    #[pyo3(signature = (name = "jwt_secret"))]
     fn load<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyString>> {
         let loaded = detached(py, || self.inner.load(name))?;
         emit(py, loaded.notices())?;
@@ -228,7 +233,7 @@ impl Vault {
     }
 
     /// Like `load`, but raises `NotFoundError` instead of generating a missing secret.
-    #[pyo3(signature = (name = DEFAULT_SECRET))]
+    #[pyo3(signature = (name = "jwt_secret"))]
     fn load_existing<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyString>> {
         let loaded = detached(py, || self.inner.load_existing(name))?;
         emit(py, loaded.notices())?;
@@ -236,7 +241,7 @@ impl Vault {
     }
 
     /// Like `load`, together with the previous secret while its grace window lasts.
-    #[pyo3(signature = (name = DEFAULT_SECRET))]
+    #[pyo3(signature = (name = "jwt_secret"))]
     fn key_set(&self, py: Python<'_>, name: &str) -> PyResult<KeySet> {
         let set = detached(py, || self.inner.load_key_set(name))?;
         emit(py, set.notices())?;
@@ -248,7 +253,7 @@ impl Vault {
 
     /// What the next load of `name` would do, without writing anything: the same dict as
     /// `continuum-vault status --json`. It never holds the secret.
-    #[pyo3(signature = (name = DEFAULT_SECRET))]
+    #[pyo3(signature = (name = "jwt_secret"))]
     fn status<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         let status = detached(py, || self.inner.status(name))?;
         let text = serde_json::to_string(&status)
@@ -277,7 +282,7 @@ impl Vault {
     /// Generates a new secret for `name` and makes it current; the old one stays available
     /// as the previous secret for `grace` (default 30 days). Returns when the previous
     /// secret expires (an aware UTC datetime).
-    #[pyo3(signature = (name = DEFAULT_SECRET, grace = None))]
+    #[pyo3(signature = (name = "jwt_secret", grace = None))]
     fn rotate<'py>(
         &self,
         py: Python<'py>,
