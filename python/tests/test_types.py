@@ -15,7 +15,8 @@ CACHE = HERE.parents[1] / "target" / "mypy-cache"
 def mypy(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", *args],
-        cwd=HERE.parent,
+        # From the tests' directory, so that the installed package is the one checked.
+        cwd=HERE,
         env={**os.environ, "MYPY_CACHE_DIR": str(CACHE)},
         capture_output=True,
         text=True,
@@ -29,5 +30,6 @@ def test_stubs_match_the_module() -> None:
 
 
 def test_package_and_tests_pass_mypy_strict() -> None:
-    result = mypy("mypy", "--strict", "continuum_vault", "tests")
-    assert result.returncode == 0, result.stdout + result.stderr
+    for target in (["-p", "continuum_vault"], ["."]):
+        result = mypy("mypy", "--strict", *target)
+        assert result.returncode == 0, result.stdout + result.stderr
