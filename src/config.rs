@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::key::Keys;
 use crate::key::keyring::Keyring;
 use crate::{Error, KeySource, Vault};
 
@@ -22,13 +23,17 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// |---|---|---|
 /// | [`dir`](Self::dir) | `CONTINUUM_VAULT_DIR` | `~/.continuum` |
 /// | [`key_source`](Self::key_source) | `CONTINUUM_VAULT_KEY_SOURCE` | `auto` |
+/// | [`key_dir`](Self::key_dir) | `CONTINUUM_VAULT_KEY_DIR` | `$XDG_CONFIG_HOME/continuum-vault` |
 /// | [`timeout`](Self::timeout) | `CONTINUUM_VAULT_KEYRING_TIMEOUT_MS` | 5000 |
 ///
-/// The key file, with the file key source, is `$XDG_CONFIG_HOME/continuum-vault/<id>.key`
-/// (`~/.config/continuum-vault/` when `XDG_CONFIG_HOME` is unset).
+/// The key file, with the file key source, is `<key dir>/<vault id>.key`
+/// (`~/.config/continuum-vault/` when `XDG_CONFIG_HOME` is unset). Every directory must be
+/// absolute, and the key dir must not lie inside the vault dir (compared after resolving
+/// links and `..`).
 #[must_use]
 pub struct VaultBuilder {
     dir: Option<PathBuf>,
+    key_dir: Option<PathBuf>,
     key_source: Option<KeySource>,
     timeout: Option<Duration>,
     env: EnvLookup,
@@ -39,6 +44,7 @@ impl Default for VaultBuilder {
     fn default() -> Self {
         Self {
             dir: None,
+            key_dir: None,
             key_source: None,
             timeout: None,
             env: Arc::new(|name| std::env::var_os(name)),
@@ -51,6 +57,7 @@ impl std::fmt::Debug for VaultBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VaultBuilder")
             .field("dir", &self.dir)
+            .field("key_dir", &self.key_dir)
             .field("key_source", &self.key_source)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -61,6 +68,14 @@ impl VaultBuilder {
     /// Uses this vault directory instead of `CONTINUUM_VAULT_DIR` or `~/.continuum`.
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Some(dir.into());
+        self
+    }
+
+    /// Puts new key files (file key source) in this directory instead of
+    /// `CONTINUUM_VAULT_KEY_DIR` or `$XDG_CONFIG_HOME/continuum-vault`: for example a
+    /// root-only directory outside the home of a service's user.
+    pub fn key_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.key_dir = Some(dir.into());
         self
     }
 
@@ -96,82 +111,131 @@ impl VaultBuilder {
     /// Resolves the configuration. Nothing is read or written on disk yet.
     ///
     /// # Errors
-    /// [`Error::InvalidSetting`] for a variable with a value that is not understood, and
-    /// [`Error::NoHomeDir`] when a default location is needed but `HOME` is unknown.
+    /// [`Error::InvalidSetting`] for a variable with a value that is not understood or a
+    /// relative directory, and [`Error::NoHomeDir`] when a default location is needed but
+    /// `HOME` is unknown.
     pub fn build(self) -> Result<Vault, Error> {
         let env = self.env;
         let var = |name: &str| env(name).filter(|v| !v.is_empty());
-        let home = || {
-            var("HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .or_else(dirs::home_dir)
-                .ok_or(Error::NoHomeDir)
+        let home = var("HOME")
+            .map(|h| absolute_dir("HOME", PathBuf::from(h)))
+            .transpose()?
+            .or_else(dirs::home_dir);
+        let need_home = || home.clone().ok_or(Error::NoHomeDir);
+        let dir = match setting(self.dir, &var, "CONTINUUM_VAULT_DIR", |v| {
+            Ok(PathBuf::from(v))
+        })? {
+            Some(dir) => absolute_dir("CONTINUUM_VAULT_DIR", dir)?,
+            None => need_home()?.join(".continuum"),
         };
-        let dir = match self
-            .dir
-            .or_else(|| var("CONTINUUM_VAULT_DIR").map(PathBuf::from))
-        {
-            Some(dir) => absolute(dir)?,
-            None => home()?.join(".continuum"),
-        };
-        let key_source = match self.key_source {
-            Some(s) => s,
-            None => match var("CONTINUUM_VAULT_KEY_SOURCE") {
-                Some(v) => v
-                    .to_str()
-                    .unwrap_or("")
-                    .parse()
-                    .map_err(|_| Error::InvalidSetting {
-                        setting: "CONTINUUM_VAULT_KEY_SOURCE",
-                        value: v.to_string_lossy().into_owned(),
-                        reason: "auto, keyring or file",
-                    })?,
-                None => KeySource::Auto,
-            },
-        };
-        let timeout = match self.timeout {
-            Some(t) => t,
-            None => match var("CONTINUUM_VAULT_KEYRING_TIMEOUT_MS") {
-                Some(v) => v
-                    .to_str()
+        let key_source = setting(self.key_source, &var, "CONTINUUM_VAULT_KEY_SOURCE", |v| {
+            v.to_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or("auto, keyring or file")
+        })?
+        .unwrap_or_default();
+        let timeout = setting(
+            self.timeout,
+            &var,
+            "CONTINUUM_VAULT_KEYRING_TIMEOUT_MS",
+            |v| {
+                v.to_str()
                     .and_then(|s| s.parse::<u64>().ok())
-                    .filter(|ms| *ms > 0)
+                    .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
                     .map(Duration::from_millis)
-                    .ok_or_else(|| Error::InvalidSetting {
-                        setting: "CONTINUUM_VAULT_KEYRING_TIMEOUT_MS",
-                        value: v.to_string_lossy().into_owned(),
-                        reason: "a positive number of milliseconds",
-                    })?,
-                None => DEFAULT_TIMEOUT,
+                    .ok_or("a number of milliseconds from 1 to 600000")
             },
+        )?
+        .unwrap_or(DEFAULT_TIMEOUT);
+        let key_dir = match setting(self.key_dir, &var, "CONTINUUM_VAULT_KEY_DIR", |v| {
+            Ok(PathBuf::from(v))
+        })? {
+            Some(dir) => absolute_dir("CONTINUUM_VAULT_KEY_DIR", dir)?,
+            None => config_home(&var, need_home)?.join("continuum-vault"),
         };
-        let key_dir = config_home(&var, home)?.join("continuum-vault");
-        if key_dir.starts_with(&dir) {
+        if canonical(&key_dir).starts_with(canonical(&dir)) {
             return Err(Error::InvalidSetting {
-                setting: "XDG_CONFIG_HOME",
+                setting: "key dir (CONTINUUM_VAULT_KEY_DIR or XDG_CONFIG_HOME)",
                 value: key_dir.display().to_string(),
                 reason: "a directory outside the vault dir (the key must not sit beside the secrets)",
             });
         }
-        Ok(Vault {
-            dir,
-            key_dir,
+        let keys = Keys::new(
             key_source,
-            timeout,
-            env,
-            keyring: self.keyring.unwrap_or_else(Keyring::platform),
-            key_cache: std::sync::Mutex::new(None),
+            self.keyring.unwrap_or_else(Keyring::platform),
+            dir.clone(),
+            key_dir,
+            home,
+        );
+        Ok(Vault::new(dir, keys, timeout, env))
+    }
+}
+
+/// The longest deadline accepted: ten minutes.
+const MAX_TIMEOUT_MS: u64 = 600_000;
+
+/// A setting: the builder's value, else the variable (parsed), else `None` for the default.
+fn setting<T>(
+    given: Option<T>,
+    var: &dyn Fn(&str) -> Option<OsString>,
+    name: &'static str,
+    parse: impl FnOnce(&OsString) -> Result<T, &'static str>,
+) -> Result<Option<T>, Error> {
+    if given.is_some() {
+        return Ok(given);
+    }
+    var(name)
+        .map(|v| {
+            parse(&v).map_err(|reason| Error::InvalidSetting {
+                setting: name,
+                value: v.to_string_lossy().into_owned(),
+                reason,
+            })
+        })
+        .transpose()
+}
+
+/// A directory setting must be absolute: a relative one would be recorded relative to
+/// wherever the first run happened to start.
+fn absolute_dir(setting: &'static str, dir: PathBuf) -> Result<PathBuf, Error> {
+    if dir.is_absolute() {
+        Ok(dir)
+    } else {
+        Err(Error::InvalidSetting {
+            setting,
+            value: dir.display().to_string(),
+            reason: "an absolute path",
         })
     }
 }
 
-fn absolute(dir: PathBuf) -> Result<PathBuf, Error> {
-    std::path::absolute(&dir).map_err(|source| Error::Io {
-        action: "resolve",
-        path: dir,
-        source,
-    })
+/// `path` with links and `..` resolved as far as it exists, and `..` folded lexically in
+/// the part that does not exist yet (which holds no links).
+fn canonical(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                match part {
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    std::path::Component::Normal(p) => out.push(p),
+                    _ => {}
+                }
+            }
+            return out;
+        }
+        let Some(parent) = existing.parent() else {
+            return path.to_owned();
+        };
+        if let Some(last) = existing.components().next_back() {
+            rest.push(last);
+        }
+        existing = parent;
+    }
 }
 
 #[cfg(target_os = "macos")]
@@ -198,23 +262,6 @@ impl Vault {
     pub fn builder() -> VaultBuilder {
         VaultBuilder::default()
     }
-
-    /// The vault directory.
-    #[must_use]
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The key source asked for (the vault's metadata records the one in use).
-    #[must_use]
-    pub fn requested_key_source(&self) -> KeySource {
-        self.key_source
-    }
-
-    /// Reads an environment variable through the configured lookup; empty counts as unset.
-    pub(crate) fn var(&self, name: &str) -> Option<OsString> {
-        (self.env)(name).filter(|v| !v.is_empty())
-    }
 }
 
 #[cfg(test)]
@@ -234,9 +281,12 @@ mod tests {
     fn defaults_follow_home_and_xdg() {
         let v = with_env(&[("HOME", "/home/u")]).build().unwrap();
         assert_eq!(v.dir(), Path::new("/home/u/.continuum"));
-        assert_eq!(v.key_dir, Path::new("/home/u/.config/continuum-vault"));
+        assert_eq!(
+            v.keys().key_dir(),
+            Path::new("/home/u/.config/continuum-vault")
+        );
         assert_eq!(v.requested_key_source(), KeySource::Auto);
-        assert_eq!(v.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(v.timeout(), DEFAULT_TIMEOUT);
         let v = with_env(&[
             ("HOME", "/home/u"),
             ("XDG_CONFIG_HOME", "/cfg"),
@@ -247,9 +297,9 @@ mod tests {
         .build()
         .unwrap();
         assert_eq!(v.dir(), Path::new("/v"));
-        assert_eq!(v.key_dir, Path::new("/cfg/continuum-vault"));
+        assert_eq!(v.keys().key_dir(), Path::new("/cfg/continuum-vault"));
         assert_eq!(v.requested_key_source(), KeySource::File);
-        assert_eq!(v.timeout, Duration::from_millis(250));
+        assert_eq!(v.timeout(), Duration::from_millis(250));
     }
 
     #[test]
@@ -287,7 +337,7 @@ mod tests {
             matches!(
                 err,
                 Error::InvalidSetting {
-                    setting: "XDG_CONFIG_HOME",
+                    setting: "key dir (CONTINUUM_VAULT_KEY_DIR or XDG_CONFIG_HOME)",
                     ..
                 }
             ),

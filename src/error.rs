@@ -113,13 +113,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// The vault metadata was changed by something other than this tool (its MAC does not
+    /// match, or it was edited). Nothing is written while it is so.
+    #[error("refusing to use the vault metadata {path}: {reason}")]
+    MetadataTampered {
+        /// The metadata file.
+        path: PathBuf,
+        /// What gave it away.
+        reason: &'static str,
+    },
+
     /// The file is encrypted but could not be decrypted with this vault's key.
-    #[error("cannot decrypt {path}: {reason}")]
+    #[error("cannot decrypt {path}")]
     Decrypt {
         /// The file.
         path: PathBuf,
-        /// The cause reported by the age decoder.
-        reason: String,
+        /// The cause reported by the age decoder: `NoMatchingKeys` when the file is sealed
+        /// to other keys, anything else when it is damaged.
+        #[source]
+        source: age::DecryptError,
     },
 
     /// An encrypted secret exists but the vault metadata that names its key does not.
@@ -145,6 +157,13 @@ pub enum Error {
     KeyringUnavailable {
         /// The cause as the keyring reported it.
         reason: String,
+    },
+
+    /// A keyring entry for a new key already exists (it is never overwritten).
+    #[error("the OS keyring already holds an entry for {account:?}; it was left as it is")]
+    KeyringEntryExists {
+        /// The keyring account.
+        account: String,
     },
 
     /// The OS keyring (or the vault lock) did not answer before the deadline.
@@ -194,6 +213,44 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A value to store cannot be stored (its content is not shown).
+    #[error("refusing to store this value: {reason}")]
+    InvalidValue {
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A value to store is too large for the vault to read back once sealed.
+    #[error(
+        "the value is too large: sealed, it would take {sealed} bytes, more than the {limit} bytes the vault reads"
+    )]
+    ValueTooLarge {
+        /// The size it would have, sealed.
+        sealed: usize,
+        /// The largest file the vault reads.
+        limit: u64,
+    },
+
+    /// The vault file is a legacy plaintext file; only `migrate` may encrypt it.
+    #[error("{path} holds a plaintext secret that has not been migrated")]
+    PlaintextNotMigrated {
+        /// The file.
+        path: PathBuf,
+        /// The secret's name.
+        name: String,
+    },
+
+    /// The secret's environment variable is set, so it would keep winning over the vault.
+    #[error(
+        "{var} is set, and it wins over the vault: a new value stored for {name} would not be used"
+    )]
+    EnvOverrides {
+        /// The variable that is set.
+        var: String,
+        /// The secret's name.
+        name: String,
+    },
+
     /// A value to store was empty after stripping whitespace.
     #[error("refusing to store an empty value")]
     EmptyValue,
@@ -211,6 +268,38 @@ pub enum Error {
         /// The cause.
         reason: String,
     },
+
+    /// A backup does not open with the passphrase or identity given; nothing was changed.
+    #[error("the backup {path} does not open with {}", backup_opener(identity.as_deref()))]
+    BackupKey {
+        /// The backup file.
+        path: PathBuf,
+        /// The identity file that was tried, or `None` for a passphrase.
+        identity: Option<PathBuf>,
+        /// Why age refused the key.
+        #[source]
+        source: age::DecryptError,
+    },
+
+    /// A file given to `restore` is not a usable continuum-vault backup (of this name);
+    /// nothing was changed. What the file holds is never shown.
+    #[error("cannot restore from {path}: {reason}")]
+    NotABackup {
+        /// The file given as the backup.
+        path: PathBuf,
+        /// What is wrong with it, never its content.
+        reason: String,
+        /// Why age refused it, when it is not an age file or its header is damaged.
+        #[source]
+        source: Option<age::DecryptError>,
+    },
+}
+
+fn backup_opener(identity: Option<&std::path::Path>) -> String {
+    match identity {
+        None => "this passphrase".into(),
+        Some(file) => format!("the identity file {}", file.display()),
+    }
 }
 
 /// Why a path was refused.
@@ -324,9 +413,12 @@ impl Error {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::InvalidName { .. } | Self::InvalidSetting { .. } | Self::EmptyValue => {
-                exit::USAGE
-            }
+            Self::InvalidName { .. }
+            | Self::InvalidSetting { .. }
+            | Self::EmptyValue
+            | Self::EmptyEnvFile { .. }
+            | Self::InvalidValue { .. }
+            | Self::ValueTooLarge { .. } => exit::USAGE,
             Self::NotFound { .. } => exit::NOT_FOUND,
             Self::ReadEnvFile { source, .. } | Self::Io { source, .. } => match source.kind() {
                 io::ErrorKind::NotFound => exit::NOT_FOUND,
@@ -334,18 +426,23 @@ impl Error {
                 _ => exit::OTHER,
             },
             Self::UnsafePath { .. } => exit::UNSAFE,
-            Self::EmptyEnvFile { .. }
-            | Self::Corrupt { .. }
+            Self::Corrupt { .. }
             | Self::Decrypt { .. }
             | Self::MetadataMissing { .. }
-            | Self::KeyFileMissing { .. } => exit::CORRUPT,
+            | Self::MetadataTampered { .. }
+            | Self::KeyFileMissing { .. }
+            | Self::BackupKey { .. }
+            | Self::NotABackup { .. } => exit::CORRUPT,
             Self::KeyringUnavailable { .. }
+            | Self::KeyringEntryExists { .. }
             | Self::Timeout { .. }
             | Self::IdentityMissing { .. }
             | Self::IdentityInvalid { .. } => exit::KEYRING,
-            Self::AmbiguousEnv { .. } | Self::KeySourceConflict { .. } | Self::Conflict { .. } => {
-                exit::CONFLICT
-            }
+            Self::AmbiguousEnv { .. }
+            | Self::KeySourceConflict { .. }
+            | Self::Conflict { .. }
+            | Self::PlaintextNotMigrated { .. }
+            | Self::EnvOverrides { .. } => exit::CONFLICT,
             Self::NoHomeDir | Self::Write { .. } | Self::Encrypt { .. } | Self::Random { .. } => {
                 exit::OTHER
             }
@@ -380,38 +477,127 @@ impl Error {
                 "free some space or make {} writable, then try again",
                 path.parent().unwrap_or(path).display()
             ),
-            Self::NotFound { .. } => "run without --no-create to generate it, or `continuum-vault set` to store one".into(),
+            Self::NotFound { .. } => "it does not exist yet: `continuum-vault get NAME` (or the server's \
+                                      first start) generates it; `continuum-vault set NAME` stores a given value"
+                .into(),
+            Self::Decrypt {
+                source: age::DecryptError::NoMatchingKeys,
+                ..
+            } => format!(
+                "the file is sealed to other keys, not to this vault's: it was made by another \
+                 vault (another host, or before a `rekey`); put back this vault's own file, or \
+                 {restore}"
+            ),
             Self::Corrupt { .. } | Self::Decrypt { .. } => restore.into(),
             Self::MetadataMissing { .. } => {
                 format!("restore the vault metadata from a backup; otherwise {restore}")
             }
+            Self::MetadataTampered { path, .. } => format!(
+                "someone or something changed {} (an added recipient would receive every later \
+                 secret): compare it with a backup; if the secrets themselves are intact, restore the \
+                 metadata from that backup, or `continuum-vault restore --force` each secret from \
+                 its backup",
+                path.display()
+            ),
             Self::KeySourceConflict { recorded, .. } => format!(
                 "drop the option (later runs follow the record), or ask for the {recorded} explicitly"
             ),
+            Self::KeyringUnavailable { .. }
+            | Self::KeyringEntryExists { .. }
+            | Self::Timeout { .. }
+            | Self::IdentityMissing { .. }
+            | Self::KeyFileMissing { .. }
+            | Self::IdentityInvalid { .. } => return Some(self.key_hint(restore)),
+            Self::BackupKey { .. } | Self::NotABackup { .. } => return Some(self.backup_hint()),
+            Self::Conflict { what: "a file", .. } => {
+                "choose another path: backups are never overwritten".into()
+            }
+            Self::Conflict {
+                what: "a value that cannot be decrypted",
+                ..
+            } => "pass --force to replace it (the file that cannot be decrypted is kept aside as \
+                  <name>.unreadable.<time>, never deleted)"
+                .into(),
+            Self::Conflict { .. } => {
+                "pass --force to replace it (the replaced value stays valid as the previous secret)".into()
+            }
+            Self::EmptyValue => "pipe the value on standard input".into(),
+            Self::InvalidValue { .. } => "store the value as text without NUL bytes".into(),
+            Self::ValueTooLarge { .. } => {
+                "store a smaller value (secrets are short; a file this large is not one)".into()
+            }
+            Self::PlaintextNotMigrated { path, name } => format!(
+                "first make every process that reads {} itself go through continuum-vault \
+                 (`continuum-vault run`, the library or the Python package), then run \
+                 `continuum-vault migrate {name}`, then try again",
+                path.display()
+            ),
+            Self::EnvOverrides { var, .. } => format!(
+                "unset {var} where the server runs (it wins over the vault), or change the value there"
+            ),
+            Self::Encrypt { .. } | Self::Random { .. } => return None,
+        })
+    }
+
+    /// The fix for a key that cannot be had (keyring, key file).
+    fn key_hint(&self, restore: &str) -> String {
+        let restore_lost_key = "restore each secret from its backup with \
+                                `continuum-vault restore --force --in BACKUP` (it sets the files \
+                                that no longer decrypt aside and makes a new key)";
+        match self {
             Self::KeyringUnavailable { .. } => {
-                "start and unlock the OS keyring (Secret Service, e.g. gnome-keyring) in this session, \
-                 or use --key-source file"
+                "start and unlock the OS keyring (Secret Service, e.g. gnome-keyring) in this session; \
+                 a new vault can instead keep its key in a file (`--key-source file`), an existing \
+                 one moves there with `continuum-vault rekey --to file` once the keyring answers"
                     .into()
             }
+            Self::KeyringEntryExists { account } => format!(
+                "an earlier run was interrupted, or another vault uses this id: check the entry \
+                 with `secret-tool search service continuum-vault username {account}` and remove it \
+                 if no vault metadata names it"
+            ),
             Self::Timeout { what, .. } => format!(
                 "check that the {what} is responsive, or raise CONTINUUM_VAULT_KEYRING_TIMEOUT_MS"
             ),
             Self::IdentityMissing { .. } => format!(
                 "unlock the keyring collection (it answers 'no entry' while locked) and try again; \
-                 if the key was deleted, {restore}"
+                 if the key is lost, {restore_lost_key}"
             ),
-            Self::KeyFileMissing { .. } | Self::IdentityInvalid { .. } => {
+            Self::KeyFileMissing { .. } => {
+                format!("put the key file back from a backup; if it is lost, {restore_lost_key}")
+            }
+            Self::IdentityInvalid { .. } => {
                 format!("restore the key from a backup; otherwise {restore}")
             }
-            Self::Conflict { what: "a file", .. } => {
-                "choose another path: backups are never overwritten".into()
+            _ => String::new(),
+        }
+    }
+
+    /// The fix for a backup that does not open.
+    fn backup_hint(&self) -> String {
+        match self {
+            Self::BackupKey {
+                source: age::DecryptError::ExcessiveWork { .. },
+                ..
+            } => "this backup's passphrase needs more work than this machine allows; open it \
+                  with `age -d` and store the value with `continuum-vault set --force`"
+                .into(),
+            Self::BackupKey { identity: None, .. } => {
+                "check the passphrase (the one given to `backup`); a backup made with --recipient \
+                 opens only with --identity FILE"
+                    .into()
             }
-            Self::Conflict { .. } => {
-                "pass --force to replace it (the replaced value is kept as the previous secret)".into()
+            Self::BackupKey {
+                identity: Some(_), ..
+            } => "use the identity the backup was made to (the key of a --recipient given to \
+                  `backup`); a backup made to a passphrase opens without --identity"
+                .into(),
+            Self::NotABackup { .. } => {
+                "pass a file written by `continuum-vault backup` as --in; the vault was not changed"
+                    .into()
             }
-            Self::EmptyValue => "pipe the value on standard input".into(),
-            Self::Encrypt { .. } | Self::Random { .. } => return None,
-        })
+            _ => String::new(),
+        }
     }
 }
 
@@ -420,7 +606,7 @@ fn unsafe_hint(path: &std::path::Path, problem: &Unsafe) -> String {
     match problem {
         Unsafe::Symlink => format!(
             "replace the link with the file itself; for a mounted secret (Docker, Kubernetes) \
-             point CONTINUUM_JWT_SECRET_FILE (or the _FILE variable of your secret) at {p} instead"
+             point the secret's CONTINUUM_<NAME>_FILE variable at {p} instead"
         ),
         Unsafe::NotRegularFile | Unsafe::NotDirectory => {
             format!("move {p} out of the way, or choose another vault dir with --dir")

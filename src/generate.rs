@@ -26,7 +26,7 @@ pub(crate) fn token_urlsafe() -> Result<SecretString, Error> {
         .expect("43 bytes hold base64 of 32");
     debug_assert_eq!(n, ENCODED_LEN);
     let text = std::str::from_utf8(encoded.as_ref()).expect("base64 is ASCII");
-    Ok(crate::text::secret_string(text))
+    Ok(secrecy::SecretString::from(text))
 }
 
 #[cfg(test)]

@@ -72,6 +72,7 @@ mod recipients;
 mod resolve;
 mod seal;
 mod status;
+mod store;
 mod text;
 mod vault;
 
@@ -79,7 +80,8 @@ pub use backup::{BackupKey, RestoreKey};
 pub use config::VaultBuilder;
 pub use error::{Error, ErrorClass, Unsafe};
 pub use key::KeySource;
-pub use lifecycle::{DEFAULT_GRACE, KeySet, Rotated};
+pub use lifecycle::{DEFAULT_GRACE, KeySet, MAX_GRACE, Migrated, Rotated};
+pub use recipients::{RecipientsChanged, Rekeyed};
 pub use resolve::{Loaded, Notice, Source, get_or_generate_jwt_secret};
 pub use secrecy;
 pub use status::{Problem, Status};

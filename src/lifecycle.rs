@@ -1,30 +1,35 @@
-//! Changing a secret without losing one: `set`, `rotate`, and the previous secret kept for a
-//! grace window (`<name>_previous`, its expiry in the metadata), read back as a [`KeySet`].
+//! Changing a secret without losing one: `set`, `rotate`, `migrate`, and the previous
+//! secret kept for a grace window (`<name>_previous`, its expiry in the metadata), read back
+//! as a [`KeySet`].
 //!
-//! Order of a replacement, so that a crash at any step leaves a vault that decrypts to the
-//! old or the new secret: (1) the old value is sealed into `<name>_previous` and its expiry
-//! recorded; (2) the new value is sealed into a temp file, read back and decrypted with the
-//! vault key; (3) only then is it renamed over `<name>`.
+//! Every change is decided first, by [`plan`] (pure, table-tested), from what the vault
+//! holds. Then everything it writes is staged (sealed, written to temp files, read back and
+//! verified) before the first rename, so a full disk or a value too large changes nothing.
+//! The renames go previous, metadata, current: a crash between two of them leaves a vault
+//! that decrypts to the old or the new secret.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::deadline::Deadline;
-use crate::fs::PrivateDir;
-use crate::key::VaultKey;
+use crate::fs::{PrivateDir, check_private};
+use crate::key::{Keys, VaultKey};
 use crate::metadata::{Metadata, PreviousRecord};
 use crate::name::SecretName;
 use crate::resolve::{Create, Notice, Source};
 use crate::seal::Kind;
-use crate::text::{secret_string, strip};
-use crate::vault::{Found, plaintext, read_secret, write_sealed};
+use crate::store::local::{self, Found};
+use crate::text::strip;
 use crate::{Error, SetOutcome, Unsafe, Vault};
 
 /// How long a replaced secret stays valid by default: long enough for the server's refresh
 /// tokens (30 days).
 pub const DEFAULT_GRACE: Duration = Duration::from_hours(30 * 24);
+
+/// The longest grace window accepted: 366 days.
+pub const MAX_GRACE: Duration = Duration::from_hours(366 * 24);
 
 /// The file holding the previous value of `name`.
 pub(crate) fn previous_file(name: &SecretName) -> String {
@@ -92,329 +97,660 @@ pub struct Rotated {
     pub notices: Vec<Notice>,
 }
 
-/// What an existing vault file holds, judged under the lock.
+/// What [`Vault::migrate`] did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Migrated {
+    /// `true` when a plaintext file was encrypted; `false` when it already was.
+    pub changed: bool,
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// What the user should be told: what changes for readers of the file, and backups.
+    pub notices: Vec<Notice>,
+}
+
+/// What the vault file holds, judged under the lock.
 enum Existing {
     Nothing,
-    Value(SecretString, bool),
+    Sealed(SecretString),
+    Plaintext,
     Unreadable(Error),
+}
+
+/// The facts [`plan`] decides from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    Nothing,
+    Sealed { same: bool },
+    Plaintext,
+    Unreadable,
+}
+
+/// What a `set` (or `restore`) will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Nothing to write.
+    Unchanged,
+    /// Store the value; there was none.
+    Create,
+    /// Keep the old value as the previous secret, then store the new one.
+    Replace,
+    /// Set the unreadable file aside (never deleted), then store the new value.
+    SetAside,
+    /// Write nothing, and say why.
+    Refuse(Refusal),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Different,
+    Undecryptable,
+    Plaintext,
+}
+
+/// Decides a replacement from what the vault holds. Pure: see the table in the tests.
+fn plan(held: Held, force: bool) -> Plan {
+    match (held, force) {
+        (Held::Nothing, _) => Plan::Create,
+        (Held::Sealed { same: true }, _) => Plan::Unchanged,
+        (Held::Sealed { same: false }, false) => Plan::Refuse(Refusal::Different),
+        (Held::Sealed { same: false }, true) => Plan::Replace,
+        // Only `migrate` turns a plaintext file into a sealed one: the readers of the file
+        // must be switched first, and that is the operator's call.
+        (Held::Plaintext, _) => Plan::Refuse(Refusal::Plaintext),
+        (Held::Unreadable, false) => Plan::Refuse(Refusal::Undecryptable),
+        (Held::Unreadable, true) => Plan::SetAside,
+    }
+}
+
+impl Refusal {
+    fn error(self, name: &SecretName, path: std::path::PathBuf) -> Error {
+        match self {
+            Self::Different => Error::Conflict {
+                path,
+                what: "a different value",
+            },
+            Self::Undecryptable => Error::Conflict {
+                path,
+                what: "a value that cannot be decrypted",
+            },
+            Self::Plaintext => Error::PlaintextNotMigrated {
+                path,
+                name: name.as_str().to_owned(),
+            },
+        }
+    }
+}
+
+/// Puts a file set aside back under its name unless the change it made room for went through.
+struct Aside<'d> {
+    dir: &'d PrivateDir,
+    name: String,
+    moved_to: String,
+    keep: bool,
+}
+
+impl<'d> Aside<'d> {
+    fn new(dir: &'d PrivateDir, name: &str, aside: String) -> Result<Self, Error> {
+        rustix::fs::renameat(dir.fd(), name, dir.fd(), aside.as_str()).map_err(|e| {
+            Error::Write {
+                path: dir.join(name),
+                source: e.into(),
+            }
+        })?;
+        Ok(Self {
+            dir,
+            name: name.to_owned(),
+            moved_to: aside,
+            keep: false,
+        })
+    }
+
+    fn keep(mut self) -> String {
+        self.keep = true;
+        std::mem::take(&mut self.moved_to)
+    }
+}
+
+impl Drop for Aside<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = rustix::fs::renameat(
+                self.dir.fd(),
+                self.moved_to.as_str(),
+                self.dir.fd(),
+                self.name.as_str(),
+            );
+        }
+    }
+}
+
+/// Refuses a write that the environment would override anyway.
+pub(crate) fn refuse_if_env_wins(vault: &Vault, name: &SecretName) -> Result<(), Error> {
+    for var in [name.env_var(), name.file_env_var()] {
+        if vault.var(&var).is_some() {
+            return Err(Error::EnvOverrides {
+                var,
+                name: name.as_str().to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A value to store: stripped, not empty, no NUL (no process environment can hold one).
+pub(crate) fn checked_value(value: &SecretString) -> Result<SecretString, Error> {
+    let value = strip(value.expose_secret());
+    if value.is_empty() {
+        return Err(Error::EmptyValue);
+    }
+    if value.contains('\0') {
+        return Err(Error::InvalidValue {
+            reason: "it contains a NUL byte, which no environment variable can hold",
+        });
+    }
+    Ok(SecretString::from(value))
 }
 
 fn now_secs() -> u64 {
     SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+        .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-impl Vault {
-    /// Resolves `name` like [`load`](Self::load) (creating it if absent), together with the
-    /// previous secret while it is valid. With the environment as the source, the previous
-    /// secret is `CONTINUUM_<NAME>_PREVIOUS` when set (what `run` exports).
-    ///
-    /// # Errors
-    /// As [`load`](Self::load). A previous file that cannot be decrypted is left out, with a notice.
-    pub fn load_key_set(&self, name: &str) -> Result<KeySet, Error> {
-        let loaded = self.load(name)?;
-        let name = SecretName::new(name)?;
-        let mut notices = loaded.notices.clone();
-        let previous = match &loaded.source {
-            Source::Env { .. } | Source::EnvFile { .. } => self
-                .var(&format!("{}_PREVIOUS", name.env_var()))
-                .and_then(|v| v.into_string().ok())
-                .map(|v| {
-                    (
-                        secret_string(&zeroize::Zeroizing::new(v)),
-                        SystemTime::now() + DEFAULT_GRACE,
-                    )
-                }),
-            _ => self.previous_from_vault(&name, &mut notices)?,
-        };
-        Ok(KeySet {
-            current: loaded.secret,
-            previous,
-            source: loaded.source,
-            notices,
-        })
-    }
+/// `Vault::load_key_set`: the current secret, and the previous one while it is valid.
+pub(crate) fn key_set(vault: &Vault, name: &SecretName) -> Result<KeySet, Error> {
+    let loaded = crate::resolve::resolve(vault, name, Create::Yes)?;
+    let mut notices = loaded.notices.clone();
+    let previous = match &loaded.source {
+        Source::Env { .. } | Source::EnvFile { .. } => vault
+            .var(&format!("{}_PREVIOUS", name.env_var()))
+            .and_then(|v| v.into_string().ok())
+            .map(|v| {
+                (
+                    SecretString::from(zeroize::Zeroizing::new(v).as_str()),
+                    SystemTime::now() + DEFAULT_GRACE,
+                )
+            }),
+        _ => previous(vault, name, &mut notices)?,
+    };
+    Ok(KeySet {
+        current: loaded.secret,
+        previous,
+        source: loaded.source,
+        notices,
+    })
+}
 
-    pub(crate) fn previous_from_vault(
-        &self,
-        name: &SecretName,
-        notices: &mut Vec<Notice>,
-    ) -> Result<Option<(SecretString, SystemTime)>, Error> {
-        let Some(dir) = PrivateDir::open(&self.dir)? else {
-            return Ok(None);
-        };
-        let Some(meta) = self.metadata(&dir)? else {
-            return Ok(None);
-        };
-        let Some(record) = meta.previous.get(name.as_str()) else {
-            return Ok(None);
-        };
-        if record.expires <= now_secs() {
-            return Ok(None);
+/// The previous secret of `name` from the vault, while its window lasts.
+pub(crate) fn previous(
+    vault: &Vault,
+    name: &SecretName,
+    notices: &mut Vec<Notice>,
+) -> Result<Option<(SecretString, SystemTime)>, Error> {
+    let Some(dir) = vault.local().open()? else {
+        return Ok(None);
+    };
+    let Some(meta) = local::metadata(&dir, vault.keys())? else {
+        return Ok(None);
+    };
+    let Some(record) = meta.previous.get(name.as_str()).copied() else {
+        return Ok(None);
+    };
+    if record.expired() {
+        return Ok(None);
+    }
+    let file = previous_file(name);
+    let Some(Found {
+        content,
+        kind: Kind::Encrypted,
+    }) = local::read_secret(&dir, &file)?
+    else {
+        return Ok(None);
+    };
+    match local::decrypt(
+        &dir,
+        vault.keys(),
+        &file,
+        &meta,
+        &content,
+        &vault.deadline(),
+    ) {
+        Ok(secret) => Ok(Some((secret, record.until()))),
+        Err(e) => {
+            notices.push(Notice(format!(
+                "warning: the previous secret is unusable: {}",
+                crate::error_chain(&e)
+            )));
+            Ok(None)
         }
-        let file = previous_file(name);
-        let Some(Found {
+    }
+}
+
+/// `Vault::set`.
+pub(crate) fn set(
+    vault: &Vault,
+    name: &SecretName,
+    value: &SecretString,
+    force: bool,
+) -> Result<(SetOutcome, Vec<Notice>), Error> {
+    let value = checked_value(value)?;
+    refuse_if_env_wins(vault, name)?;
+    let deadline = vault.deadline();
+    let dir = vault.local().create()?;
+    let _lock = dir.lock(&deadline)?;
+    replace_locked(
+        vault.keys(),
+        &dir,
+        name,
+        &value,
+        force,
+        DEFAULT_GRACE,
+        &deadline,
+    )
+}
+
+/// The common path of `set` and `restore`: decide under the lock, keep what is replaced.
+pub(crate) fn replace_locked(
+    keys: &Keys,
+    dir: &PrivateDir,
+    name: &SecretName,
+    value: &SecretString,
+    force: bool,
+    grace: Duration,
+    deadline: &Deadline,
+) -> Result<(SetOutcome, Vec<Notice>), Error> {
+    let meta = local::metadata(dir, keys)?;
+    let path = dir.join(name.as_str());
+    let existing = existing(dir, keys, name, meta.as_ref(), deadline)?;
+    let held = match &existing {
+        Existing::Nothing => Held::Nothing,
+        Existing::Sealed(old) => Held::Sealed {
+            same: old.expose_secret() == value.expose_secret(),
+        },
+        Existing::Plaintext => Held::Plaintext,
+        Existing::Unreadable(_) => Held::Unreadable,
+    };
+    let plan = plan(held, force);
+    match plan {
+        Plan::Refuse(why) => return Err(why.error(name, path)),
+        Plan::Unchanged => return Ok((SetOutcome::Unchanged, Vec::new())),
+        Plan::Create | Plan::Replace | Plan::SetAside => {}
+    }
+    // Nothing is created (not even a first key) for a value the vault could not store.
+    crate::seal::check_size(
+        value.expose_secret().len(),
+        1 + meta.as_ref().map_or(0, |m| m.recipients.len()),
+    )?;
+    let mut notices = Vec::new();
+    let (meta, key) = local::key_for_write(dir, keys, meta, deadline, &mut notices)?;
+    let outcome = match existing {
+        Existing::Sealed(old) => {
+            let until = commit_replace(dir, name, Some(&old), value, grace, meta, &key)?;
+            notices.push(Notice(format!(
+                "notice: the replaced value stays valid as the previous secret until {} (UTC); \
+                 sessions signed with it keep working until then where the server checks \
+                 {}_PREVIOUS",
+                rfc3339(until),
+                name.env_var()
+            )));
+            SetOutcome::Replaced
+        }
+        Existing::Unreadable(e) => {
+            let staged = local::stage_sealed(dir, name.as_str(), value, &meta, &key)?;
+            let aside = Aside::new(
+                dir,
+                name.as_str(),
+                format!("{}.unreadable.{}", name.as_str(), now_secs()),
+            )?;
+            staged.commit()?;
+            let aside = aside.keep();
+            notices.push(Notice(format!(
+                "notice: the replaced file could not be read ({}); it was kept as {}",
+                crate::error_chain(&e),
+                dir.join(&aside).display()
+            )));
+            SetOutcome::Replaced
+        }
+        Existing::Nothing | Existing::Plaintext => {
+            commit_replace(dir, name, None, value, grace, meta, &key)?;
+            SetOutcome::Created
+        }
+    };
+    Ok((outcome, notices))
+}
+
+/// Stages the previous secret (when there is an old value), the metadata and the new
+/// current value, then renames them in that order. Returns the previous secret's expiry.
+fn commit_replace(
+    dir: &PrivateDir,
+    name: &SecretName,
+    old: Option<&SecretString>,
+    new: &SecretString,
+    grace: Duration,
+    mut meta: Metadata,
+    key: &VaultKey,
+) -> Result<SystemTime, Error> {
+    dir.remove_stale_temps()?;
+    let record = PreviousRecord {
+        expires: now_secs().saturating_add(grace.as_secs()),
+    };
+    let previous = match old {
+        Some(old) => {
+            meta.previous.insert(name.as_str().to_owned(), record);
+            Some(local::stage_sealed(
+                dir,
+                &previous_file(name),
+                old,
+                &meta,
+                key,
+            )?)
+        }
+        None => None,
+    };
+    let metadata = match previous {
+        Some(_) => Some(meta.stage(dir, key)?),
+        None => None,
+    };
+    let current = local::stage_sealed(dir, name.as_str(), new, &meta, key)?;
+    if let Some(previous) = previous {
+        previous.commit()?;
+    }
+    if let Some(metadata) = metadata {
+        metadata.commit()?;
+    }
+    current.commit()?;
+    Ok(record.until())
+}
+
+/// What the vault file of `name` holds. Errors that mean "nothing can be written" (no key,
+/// a file that is not ours) are returned; an unreadable file is a fact for the plan.
+fn existing(
+    dir: &PrivateDir,
+    keys: &Keys,
+    name: &SecretName,
+    meta: Option<&Metadata>,
+    deadline: &Deadline,
+) -> Result<Existing, Error> {
+    let path = dir.join(name.as_str());
+    let found = match local::read_secret(dir, name.as_str()) {
+        Ok(found) => found,
+        Err(
+            e @ Error::UnsafePath {
+                problem: Unsafe::TooLarge { .. },
+                ..
+            },
+        ) => return Ok(Existing::Unreadable(e)),
+        Err(e) => return Err(e),
+    };
+    Ok(match found {
+        None
+        | Some(Found {
+            kind: Kind::Empty, ..
+        }) => Existing::Nothing,
+        Some(Found {
             content,
             kind: Kind::Encrypted,
-        }) = read_secret(&dir, &file)?
-        else {
-            return Ok(None);
-        };
-        match self.decrypt(&dir, &file, Some(&meta), &content, &self.deadline()) {
-            Ok(secret) => Ok(Some((
-                secret,
-                UNIX_EPOCH + Duration::from_secs(record.expires),
-            ))),
-            Err(e) => {
-                notices.push(Notice(format!(
-                    "warning: the previous secret is unusable: {e}"
-                )));
-                Ok(None)
-            }
-        }
-    }
-
-    /// Stores `value` (stripped) as the secret `name`. A different value, or a file that
-    /// cannot be decrypted, is replaced only with `force`; a replaced value is kept as the
-    /// previous secret for [`DEFAULT_GRACE`], and an undecryptable file is kept aside as
-    /// `<name>.unreadable.<time>`, so no value is ever lost.
-    ///
-    /// # Errors
-    /// [`Error::EmptyValue`], [`Error::Conflict`], or any error of reading and writing.
-    pub fn set(
-        &self,
-        name: &str,
-        value: &SecretString,
-        force: bool,
-    ) -> Result<(SetOutcome, Vec<Notice>), Error> {
-        let name = SecretName::new(name)?;
-        let value = strip(value.expose_secret());
-        if value.is_empty() {
-            return Err(Error::EmptyValue);
-        }
-        let value = secret_string(value);
-        let deadline = self.deadline();
-        let dir = PrivateDir::create(&self.dir)?;
-        let _lock = dir.lock(&deadline)?;
-        self.replace_locked(&dir, &name, &value, force, DEFAULT_GRACE, &deadline)
-    }
-
-    /// The common path of `set` and `restore`: decide under the lock, keep what is replaced.
-    pub(crate) fn replace_locked(
-        &self,
-        dir: &PrivateDir,
-        name: &SecretName,
-        value: &SecretString,
-        force: bool,
-        grace: Duration,
-        deadline: &Deadline,
-    ) -> Result<(SetOutcome, Vec<Notice>), Error> {
-        let meta = self.metadata(dir)?;
-        let path = dir.join(name.as_str());
-        let conflict = |what| Error::Conflict {
-            path: path.clone(),
-            what,
-        };
-        let existing = self.existing(dir, name, meta.as_ref(), deadline)?;
-        // Decide before anything is written (a refusal must leave every file as it was).
-        match &existing {
-            Existing::Value(old, true) if old.expose_secret() == value.expose_secret() => {
-                return Ok((SetOutcome::Unchanged, Vec::new()));
-            }
-            Existing::Value(old, _) if !force && old.expose_secret() != value.expose_secret() => {
-                return Err(conflict("a different value"));
-            }
-            Existing::Unreadable(_) if !force => {
-                return Err(conflict("a value that cannot be decrypted"));
-            }
-            _ => {}
-        }
-        let mut notices = Vec::new();
-        let (meta, key) = self.key_for_write(dir, meta, deadline, &mut notices)?;
-        let mut aside_name: Option<String> = None;
-        let outcome = match existing {
-            Existing::Nothing => SetOutcome::Created,
-            // A plaintext file with this value: encrypted in place.
-            Existing::Value(old, _) if old.expose_secret() == value.expose_secret() => {
-                SetOutcome::Unchanged
-            }
-            Existing::Value(old, _) => {
-                let until = Self::keep_previous(dir, name, &old, grace, meta.clone(), &key)?;
-                notices.push(Notice(format!(
-                    "notice: the replaced value is kept as the previous secret until {} (UTC)",
-                    crate::key::file::rfc3339(until)
-                )));
-                SetOutcome::Replaced
-            }
-            Existing::Unreadable(e) => {
-                let aside = format!("{}.unreadable.{}", name.as_str(), now_secs());
-                rustix::fs::renameat(dir.fd(), name.as_str(), dir.fd(), aside.as_str()).map_err(
-                    |err| Error::Write {
-                        path: path.clone(),
-                        source: err.into(),
-                    },
-                )?;
-                notices.push(Notice(format!(
-                    "notice: the replaced file could not be read ({e}); it was kept as {}",
-                    dir.join(&aside).display()
-                )));
-                aside_name = Some(aside);
-                SetOutcome::Replaced
-            }
-        };
-        let meta = Metadata::load(dir)?.unwrap_or(meta);
-        if let Err(e) = write_sealed(dir, name.as_str(), value, &meta, &key) {
-            // A file set aside must not stay aside when its replacement failed.
-            if let Some(aside) = &aside_name {
-                let _ = rustix::fs::renameat(dir.fd(), aside.as_str(), dir.fd(), name.as_str());
-            }
-            return Err(e);
-        }
-        Ok((outcome, notices))
-    }
-
-    fn existing(
-        &self,
-        dir: &PrivateDir,
-        name: &SecretName,
-        meta: Option<&Metadata>,
-        deadline: &Deadline,
-    ) -> Result<Existing, Error> {
-        Ok(match read_secret(dir, name.as_str()) {
-            Ok(
-                None
-                | Some(Found {
-                    kind: Kind::Empty, ..
-                }),
-            ) => Existing::Nothing,
-            Ok(Some(Found {
-                content,
-                kind: Kind::Encrypted,
-            })) => {
-                match self.decrypt(dir, name.as_str(), meta, &content, deadline) {
-                    Ok(old) => Existing::Value(old, true),
-                    // Without the key nothing can be written anyway: report why.
-                    // Without the key nothing can be written anyway, and a file that is not
-                    // ours (owner, type) is never replaced: report why.
-                    Err(e)
-                        if e.exit_code() == crate::error::exit::KEYRING
-                            || matches!(e, Error::UnsafePath { .. }) =>
-                    {
-                        return Err(e);
-                    }
-                    Err(e) => Existing::Unreadable(e),
+        }) => {
+            let meta = local::require_metadata(dir, name.as_str(), meta.cloned())?;
+            match local::decrypt(dir, keys, name.as_str(), &meta, &content, deadline) {
+                Ok(old) => Existing::Sealed(old),
+                Err(e) if e.class() == crate::ErrorClass::Corrupt && !is_metadata_error(&e) => {
+                    Existing::Unreadable(e)
                 }
+                Err(e) => return Err(e),
             }
-            Ok(Some(Found {
-                content,
-                kind: Kind::Plaintext,
-            })) => Existing::Value(secret_string(plaintext(&content)), false),
-            Ok(Some(Found {
-                kind: Kind::Garbage(reason),
-                ..
-            })) => Existing::Unreadable(Error::Corrupt {
+        }
+        Some(Found {
+            content,
+            kind: Kind::Plaintext,
+        }) => {
+            // A plaintext secret others could read is exposed: refused like `get` does.
+            check_private(&path, &content)?;
+            Existing::Plaintext
+        }
+        Some(Found {
+            kind: Kind::Garbage(reason),
+            ..
+        }) => Existing::Unreadable(Error::Corrupt {
+            path,
+            reason: reason.into(),
+        }),
+    })
+}
+
+/// Errors about the metadata are never "an unreadable secret file" to be set aside.
+fn is_metadata_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::MetadataTampered { .. } | Error::MetadataMissing { .. }
+    )
+}
+
+/// `Vault::rotate`.
+pub(crate) fn rotate(vault: &Vault, name: &SecretName, grace: Duration) -> Result<Rotated, Error> {
+    check_grace(grace)?;
+    refuse_if_env_wins(vault, name)?;
+    let deadline = vault.deadline();
+    let dir = vault.local().existing(name.as_str())?;
+    let _lock = dir.lock(&deadline)?;
+    let meta = local::metadata(&dir, vault.keys())?;
+    let old = match existing(&dir, vault.keys(), name, meta.as_ref(), &deadline)? {
+        Existing::Sealed(old) => old,
+        Existing::Nothing => {
+            return Err(Error::NotFound {
                 path: dir.join(name.as_str()),
+            });
+        }
+        Existing::Plaintext => return Err(Refusal::Plaintext.error(name, dir.join(name.as_str()))),
+        Existing::Unreadable(e) => return Err(e),
+    };
+    let mut notices = Vec::new();
+    let (meta, key) = local::key_for_write(&dir, vault.keys(), meta, &deadline, &mut notices)?;
+    let new = crate::generate::token_urlsafe()?;
+    let until = commit_replace(&dir, name, Some(&old), &new, grace, meta, &key)?;
+    notices.push(Notice(format!(
+        "Rotated {name}: the vault now holds a new secret.\n\
+         Restart (or reload) every worker of the server: each keeps the secret it loaded at start,\n\
+         so only restarted workers sign with the new one.\n\
+         The old secret stays available as the previous one until {until} (UTC).\n\
+         Sessions signed with the old secret stop working after that, or right away if the\n\
+         server does not also check the previous secret ({var}_PREVIOUS under `continuum-vault run`).",
+        name = name.as_str(),
+        until = rfc3339(until),
+        var = name.env_var(),
+    )));
+    Ok(Rotated {
+        previous_expires: until,
+        notices,
+    })
+}
+
+/// A grace window must be positive and at most [`MAX_GRACE`].
+pub(crate) fn check_grace(grace: Duration) -> Result<(), Error> {
+    if grace.is_zero() || grace > MAX_GRACE {
+        return Err(Error::InvalidSetting {
+            setting: "grace",
+            value: humantime::format_duration(grace).to_string(),
+            reason: "a duration longer than zero and at most 366 days (e.g. 30d, 12h, 1h30m, 2w)",
+        });
+    }
+    Ok(())
+}
+
+/// `Vault::migrate`: encrypts a legacy plaintext file in place, keeping its value.
+pub(crate) fn migrate(vault: &Vault, name: &SecretName) -> Result<Migrated, Error> {
+    let deadline = vault.deadline();
+    let path = vault.local().path().join(name.as_str());
+    let dir = vault.local().existing(name.as_str())?;
+    let _lock = dir.lock(&deadline)?;
+    let found = local::read_secret(&dir, name.as_str())?;
+    let content = match found {
+        None
+        | Some(Found {
+            kind: Kind::Empty, ..
+        }) => return Err(Error::NotFound { path }),
+        Some(Found {
+            kind: Kind::Garbage(reason),
+            ..
+        }) => {
+            return Err(Error::Corrupt {
+                path,
                 reason: reason.into(),
-            }),
-            Err(
-                e @ Error::UnsafePath {
-                    problem: Unsafe::TooLarge { .. },
-                    ..
-                },
-            ) => Existing::Unreadable(e),
-            Err(e) => return Err(e),
-        })
-    }
-
-    /// Seals `old` into `<name>_previous` and records its expiry. Returns the expiry.
-    fn keep_previous(
-        dir: &PrivateDir,
-        name: &SecretName,
-        old: &SecretString,
-        grace: Duration,
-        mut meta: Metadata,
-        key: &VaultKey,
-    ) -> Result<SystemTime, Error> {
-        let expires = now_secs().saturating_add(grace.as_secs());
-        write_sealed(dir, &previous_file(name), old, &meta, key)?;
-        meta.previous
-            .insert(name.as_str().to_owned(), PreviousRecord { expires });
-        meta.store(dir)?;
-        Ok(UNIX_EPOCH + Duration::from_secs(expires))
-    }
-
-    /// Generates a new secret for `name` and makes it current; the old one stays available
-    /// as the previous secret for `grace`. The secret must exist in the vault.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] when there is no secret to rotate, or any error of reading and writing.
-    pub fn rotate(&self, name: &str, grace: Duration) -> Result<Rotated, Error> {
-        let name = SecretName::new(name)?;
-        let deadline = self.deadline();
-        let path = self.dir.join(name.as_str());
-        let dir =
-            PrivateDir::open(&self.dir)?.ok_or_else(|| Error::NotFound { path: path.clone() })?;
-        // Resolve first (this also migrates a plaintext file), then take the lock.
-        self.resolve_vault(&name, Create::No)?;
-        let _lock = dir.lock(&deadline)?;
-        let meta = self.metadata(&dir)?;
-        let old = match self.existing(&dir, &name, meta.as_ref(), &deadline)? {
-            Existing::Value(old, _) => old,
-            Existing::Nothing => return Err(Error::NotFound { path }),
-            Existing::Unreadable(e) => return Err(e),
-        };
-        let mut notices = Vec::new();
-        let (meta, key) = self.key_for_write(&dir, meta, &deadline, &mut notices)?;
-        let new = crate::generate::token_urlsafe()?;
-        let until = Self::keep_previous(&dir, &name, &old, grace, meta, &key)?;
-        let meta = Metadata::load(&dir)?.ok_or_else(|| Error::NotFound {
-            path: dir.join(crate::metadata::METADATA_FILE),
-        })?;
-        write_sealed(&dir, name.as_str(), &new, &meta, &key)?;
-        notices.push(Notice(format!(
-            "Rotated {name}: new sessions are signed with the new secret.\n\
-             The old secret stays available as the previous one until {until} (UTC).\n\
-             Sessions signed with the old secret stop working after that, or right away if the\n\
-             server does not also check the previous secret ({var}_PREVIOUS under `continuum-vault run`).",
-            name = name.as_str(),
-            until = crate::key::file::rfc3339(until),
-            var = name.env_var(),
-        )));
-        Ok(Rotated {
-            previous_expires: until,
-            notices,
-        })
-    }
-
-    /// Drops previous secrets whose window has ended (file and record). Call with the lock held.
-    pub(crate) fn drop_expired(dir: &PrivateDir, meta: &mut Metadata) -> Result<(), Error> {
-        let now = now_secs();
-        let expired: Vec<String> = meta
-            .previous
-            .iter()
-            .filter(|(_, r)| r.expires <= now)
-            .map(|(n, _)| n.clone())
-            .collect();
-        if expired.is_empty() {
-            return Ok(());
+            });
         }
-        for name in &expired {
-            meta.previous.remove(name);
+        Some(Found {
+            content,
+            kind: Kind::Encrypted,
+        }) => {
+            // Already sealed: prove it opens, and change nothing.
+            let meta = local::metadata(&dir, vault.keys())?;
+            let meta = local::require_metadata(&dir, name.as_str(), meta)?;
+            local::decrypt(
+                &dir,
+                vault.keys(),
+                name.as_str(),
+                &meta,
+                &content,
+                &deadline,
+            )?;
+            return Ok(Migrated {
+                changed: false,
+                path,
+                notices: vec![Notice(format!(
+                    "{} is already encrypted; nothing to do",
+                    dir.join(name.as_str()).display()
+                ))],
+            });
         }
-        meta.store(dir)?;
-        for name in &expired {
-            let file = format!("{name}_previous");
-            match rustix::fs::unlinkat(dir.fd(), file.as_str(), rustix::fs::AtFlags::empty()) {
-                Ok(()) | Err(rustix::io::Errno::NOENT) => {}
-                Err(e) => {
-                    return Err(Error::Write {
-                        path: dir.join(&file),
-                        source: e.into(),
-                    });
-                }
+        Some(Found {
+            content,
+            kind: Kind::Plaintext,
+        }) => content,
+    };
+    check_private(&path, &content)?;
+    let value = SecretString::from(local::plaintext(&content));
+    let meta = local::metadata(&dir, vault.keys())?;
+    crate::seal::check_size(
+        value.expose_secret().len(),
+        1 + meta.as_ref().map_or(0, |m| m.recipients.len()),
+    )?;
+    let mut notices = Vec::new();
+    let (meta, key) = local::key_for_write(&dir, vault.keys(), meta, &deadline, &mut notices)?;
+    local::write_sealed(&dir, name.as_str(), &value, &meta, &key)?;
+    let location = vault.keys().describe(&meta.key_ref());
+    notices.push(Notice(format!(
+        "Migrated {p}: the same value is now encrypted in place.\n\
+         What changes: a process that reads {p} itself now gets ciphertext; every reader must go\n\
+         through continuum-vault (`continuum-vault run`, the library, or the Python package).\n\
+         {}",
+        local::backup_warning(name, &location),
+        p = path.display(),
+    )));
+    Ok(Migrated {
+        changed: true,
+        path,
+        notices,
+    })
+}
+
+/// Drops previous secrets whose window has ended (file and record). Call with the lock held.
+pub(crate) fn drop_expired(
+    dir: &PrivateDir,
+    meta: &mut Metadata,
+    key: &VaultKey,
+) -> Result<(), Error> {
+    let expired: Vec<String> = meta
+        .previous
+        .iter()
+        .filter(|(_, r)| r.expired())
+        .map(|(n, _)| n.clone())
+        .collect();
+    if expired.is_empty() {
+        return Ok(());
+    }
+    for name in &expired {
+        meta.previous.remove(name);
+    }
+    meta.store(dir, key)?;
+    for name in &expired {
+        let file = format!("{name}_previous");
+        match rustix::fs::unlinkat(dir.fd(), file.as_str(), rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => {
+                return Err(Error::Write {
+                    path: dir.join(&file),
+                    source: e.into(),
+                });
             }
         }
-        Ok(())
+    }
+    Ok(())
+}
+
+/// A UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_table() {
+        use Held::{Nothing, Plaintext, Sealed, Unreadable};
+        let table = [
+            (Nothing, false, Plan::Create),
+            (Nothing, true, Plan::Create),
+            (Sealed { same: true }, false, Plan::Unchanged),
+            (Sealed { same: true }, true, Plan::Unchanged),
+            (
+                Sealed { same: false },
+                false,
+                Plan::Refuse(Refusal::Different),
+            ),
+            (Sealed { same: false }, true, Plan::Replace),
+            (Plaintext, false, Plan::Refuse(Refusal::Plaintext)),
+            (Plaintext, true, Plan::Refuse(Refusal::Plaintext)),
+            (Unreadable, false, Plan::Refuse(Refusal::Undecryptable)),
+            (Unreadable, true, Plan::SetAside),
+        ];
+        for (held, force, want) in table {
+            assert_eq!(plan(held, force), want, "{held:?} force={force}");
+        }
+    }
+
+    #[test]
+    fn grace_bounds() {
+        assert!(check_grace(Duration::ZERO).is_err());
+        assert!(check_grace(Duration::from_secs(1)).is_ok());
+        assert!(check_grace(MAX_GRACE).is_ok());
+        let err = check_grace(MAX_GRACE + Duration::from_secs(1)).unwrap_err();
+        assert_eq!(err.class(), crate::ErrorClass::Usage);
+        assert!(check_grace(Duration::from_secs(u64::MAX)).is_err());
+    }
+
+    #[test]
+    fn values_are_checked() {
+        assert!(matches!(
+            checked_value(&SecretString::from(" \n")),
+            Err(Error::EmptyValue)
+        ));
+        let err = checked_value(&SecretString::from("a\0b")).unwrap_err();
+        assert_eq!(err.class(), crate::ErrorClass::Usage);
+        assert!(!format!("{err} {err:?}").contains("a\0b"));
+        assert_eq!(
+            checked_value(&SecretString::from(" v \n"))
+                .unwrap()
+                .expose_secret(),
+            "v"
+        );
+    }
+
+    #[test]
+    fn dates_are_rfc3339() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_hours(490_032);
+        assert_eq!(rfc3339(t), "2025-11-26T00:00:00Z");
     }
 }

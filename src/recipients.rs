@@ -1,191 +1,263 @@
 //! Sharing and moving the vault key: this vault's recipient (`pubkey`), other hosts'
 //! recipients every secret is also sealed to (`recipients add|remove|list`), and moving the
-//! key between the keyring and a key file (`rekey`).
+//! key between key sources (`rekey`).
+//!
+//! Every file is listed through the vault dir's checked descriptor, and an old key is
+//! deleted only after every file was shown to open with the new one.
 
 use crate::fs::PrivateDir;
-use crate::key::{KeySource, VaultKey, keyring};
-use crate::metadata::Metadata;
+use crate::key::{KeySource, VaultKey};
+use crate::metadata::{METADATA_FILE, Metadata};
 use crate::name::SecretName;
+use crate::resolve::Notice;
 use crate::seal::Kind;
-use crate::vault::{Found, read_secret, write_sealed};
+use crate::store::local::{self, Found, Fresh};
 use crate::{Error, Vault};
 
-impl Vault {
-    /// This vault's age recipient (`age1...`): what other hosts add to share secrets with it.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] before the vault exists.
-    pub fn recipient(&self) -> Result<String, Error> {
-        Ok(self.existing_metadata()?.1.recipient)
-    }
-
-    /// The other recipients every secret is also encrypted to.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] before the vault exists.
-    pub fn recipients(&self) -> Result<Vec<String>, Error> {
-        Ok(self.existing_metadata()?.1.recipients)
-    }
-
-    /// Adds a recipient and re-encrypts every secret (and previous secret) to this vault's
-    /// key plus all recipients, so the files can be copied to the other host.
-    ///
-    /// # Errors
-    /// [`Error::InvalidSetting`] for something that is not an `age1...` recipient.
-    pub fn add_recipient(&self, recipient: &str) -> Result<usize, Error> {
-        crate::backup::parse_recipients(&[recipient.to_owned()])?;
-        self.change_recipients(|meta| {
-            if meta.recipient != recipient && !meta.recipients.iter().any(|r| r == recipient) {
-                meta.recipients.push(recipient.to_owned());
-            }
-        })
-    }
-
-    /// Removes a recipient and re-encrypts every secret without it. (Copies already made
-    /// for that host still open with its key: rotate if it must lose access.)
-    ///
-    /// # Errors
-    /// As [`add_recipient`](Self::add_recipient).
-    pub fn remove_recipient(&self, recipient: &str) -> Result<usize, Error> {
-        self.change_recipients(|meta| meta.recipients.retain(|r| r != recipient))
-    }
-
-    fn existing_metadata(&self) -> Result<(PrivateDir, Metadata), Error> {
-        let not_found = || Error::NotFound {
-            path: self.dir.join(crate::metadata::METADATA_FILE),
-        };
-        let dir = PrivateDir::open(&self.dir)?.ok_or_else(not_found)?;
-        let meta = self.metadata(&dir)?.ok_or_else(not_found)?;
-        Ok((dir, meta))
-    }
-
-    fn change_recipients(&self, change: impl FnOnce(&mut Metadata)) -> Result<usize, Error> {
-        let deadline = self.deadline();
-        let (dir, _) = self.existing_metadata()?;
-        let _lock = dir.lock(&deadline)?;
-        let mut meta = self.metadata(&dir)?.ok_or_else(|| Error::NotFound {
-            path: dir.join(crate::metadata::METADATA_FILE),
-        })?;
-        let key = self.load_key(&meta, &deadline)?;
-        change(&mut meta);
-        meta.all_recipients(&dir)?;
-        meta.store(&dir)?;
-        Self::reseal_all(&dir, &meta, &key, &key)
-    }
-
-    /// Decrypts every secret file with `old` and seals it again to `meta`'s recipients,
-    /// verified with `new`. Returns how many files were re-encrypted.
-    fn reseal_all(
-        dir: &PrivateDir,
-        meta: &Metadata,
-        old: &VaultKey,
-        new: &VaultKey,
-    ) -> Result<usize, Error> {
-        let mut count = 0;
-        for file in secret_files(dir)? {
-            let Some(Found {
-                content,
-                kind: Kind::Encrypted,
-            }) = read_secret(dir, &file)?
-            else {
-                continue;
-            };
-            let plain = crate::seal::open(&content.bytes, &old.identity).map_err(|reason| {
-                Error::Decrypt {
-                    path: dir.join(&file),
-                    reason,
-                }
-            })?;
-            let text = std::str::from_utf8(&plain).map_err(|_| Error::Corrupt {
-                path: dir.join(&file),
-                reason: "the decrypted value is not UTF-8 text".into(),
-            })?;
-            let secret = crate::text::secret_string(crate::text::strip(text));
-            write_sealed(dir, &file, &secret, meta, new)?;
-            count += 1;
-        }
-        Ok(count)
-    }
-
-    /// Moves the vault to another key source: a new key is made there, every file is sealed
-    /// to both keys, the metadata switches, every file is sealed to the new key alone, and
-    /// only then is the old key removed. A crash at any step leaves files the recorded key opens.
-    ///
-    /// # Errors
-    /// [`Error::InvalidSetting`] for `auto`; any keyring or file error.
-    pub fn rekey(&self, to: KeySource) -> Result<Option<String>, Error> {
-        if to == KeySource::Auto {
-            return Err(Error::InvalidSetting {
-                setting: "rekey --to",
-                value: "auto".into(),
-                reason: "keyring or file",
-            });
-        }
-        let deadline = self.deadline();
-        let (dir, _) = self.existing_metadata()?;
-        let _lock = dir.lock(&deadline)?;
-        let old_meta = Metadata::load(&dir)?.ok_or_else(|| Error::NotFound {
-            path: dir.join(crate::metadata::METADATA_FILE),
-        })?;
-        if old_meta.key_source == to {
-            return Ok(None);
-        }
-        let old_key = self.load_key(&old_meta, &deadline)?;
-        let id = crate::metadata::new_id();
-        let new_key = VaultKey::generate();
-        let recipient = new_key.recipient().to_string();
-        let mut new_meta = if to == KeySource::Keyring {
-            self.store_in_keyring(&id, &new_key, &deadline)?;
-            Metadata::new(id, KeySource::Keyring, recipient.clone(), None)
-        } else {
-            let path = crate::key::file::create(&self.key_dir, &id, &new_key)?;
-            Metadata::new(id, KeySource::File, recipient.clone(), Some(path))
-        };
-        new_meta.recipients.clone_from(&old_meta.recipients);
-        new_meta.previous.clone_from(&old_meta.previous);
-        // Both keys open every file while the metadata switches.
-        let mut both = old_meta.clone();
-        both.recipients.push(recipient);
-        Self::reseal_all(&dir, &both, &old_key, &old_key)?;
-        new_meta.store(&dir)?;
-        Self::reseal_all(&dir, &new_meta, &old_key, &new_key)?;
-        *self
-            .key_cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-        // Only now is the old key no longer needed.
-        let old_location = if old_meta.key_source == KeySource::Keyring {
-            let account = keyring::account(&old_meta.id);
-            self.keyring.delete(&account, &deadline)?;
-            format!("OS keyring entry {account:?}")
-        } else {
-            let path = self.key_file(&old_meta);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(Error::Write { path, source }),
-            }
-            format!("key file {}", path.display())
-        };
-        Ok(Some(old_location))
-    }
+/// What a change of recipients did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RecipientsChanged {
+    /// How many files were sealed again.
+    pub resealed: usize,
+    /// What the user should be told.
+    pub notices: Vec<Notice>,
 }
 
-/// The vault's secret files: valid names and their `_previous` files.
-fn secret_files(dir: &PrivateDir) -> Result<Vec<String>, Error> {
-    let mut files = Vec::new();
-    let entries = std::fs::read_dir(dir.path())
-        .map_err(|e| crate::fs::dir::io_error("list", dir.path(), e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| crate::fs::dir::io_error("list", dir.path(), e))?;
-        let Ok(name) = entry.file_name().into_string() else {
+/// The vault dir and its metadata, or [`Error::NotFound`] before the vault exists.
+fn existing_metadata(vault: &Vault) -> Result<(PrivateDir, Metadata), Error> {
+    let dir = vault.local().existing(METADATA_FILE)?;
+    let meta = local::metadata(&dir, vault.keys())?.ok_or_else(|| Error::NotFound {
+        path: dir.join(METADATA_FILE),
+    })?;
+    Ok((dir, meta))
+}
+
+/// `Vault::recipient`: this vault's recipient; on a fresh host, the vault key and metadata
+/// are made first (no secret), so that `recipients add` on another host can follow.
+pub(crate) fn recipient(vault: &Vault) -> Result<(String, Vec<Notice>), Error> {
+    let deadline = vault.deadline();
+    let dir = vault.local().create()?;
+    let meta = local::metadata(&dir, vault.keys())?;
+    if let Some(meta) = meta {
+        local::key_for(&dir, vault.keys(), &meta, Fresh::No, &deadline)?;
+        return Ok((meta.recipient, Vec::new()));
+    }
+    let _lock = dir.lock(&deadline)?;
+    let mut notices = Vec::new();
+    let meta = local::metadata(&dir, vault.keys())?;
+    let made = meta.is_none();
+    let (meta, _key) = local::key_for_write(&dir, vault.keys(), meta, &deadline, &mut notices)?;
+    if made {
+        notices.push(Notice(format!(
+            "notice: made this vault's key, in {}, and its metadata {} (no secret yet)",
+            vault.keys().describe(&meta.key_ref()),
+            dir.join(METADATA_FILE).display()
+        )));
+    }
+    Ok((meta.recipient, notices))
+}
+
+/// `Vault::recipients`: the other recipients every secret is also sealed to.
+pub(crate) fn list(vault: &Vault) -> Result<Vec<String>, Error> {
+    let (dir, meta) = existing_metadata(vault)?;
+    local::key_for(&dir, vault.keys(), &meta, Fresh::No, &vault.deadline())?;
+    Ok(meta.recipients)
+}
+
+/// `Vault::add_recipient`.
+pub(crate) fn add(vault: &Vault, recipient: &str) -> Result<RecipientsChanged, Error> {
+    crate::backup::parse_recipients(&[recipient.to_owned()])?;
+    change(vault, |meta| {
+        if meta.recipient == recipient {
+            return Err(Error::InvalidSetting {
+                setting: "recipient",
+                value: recipient.to_owned(),
+                reason: "another host's or a recovery key's recipient: this one is the vault's own key, which every secret is sealed to already",
+            });
+        }
+        if meta.recipients.iter().any(|r| r == recipient) {
+            return Ok(Some(format!(
+                "{recipient} is already a recipient; nothing to do"
+            )));
+        }
+        meta.recipients.push(recipient.to_owned());
+        Ok(None)
+    })
+}
+
+/// `Vault::remove_recipient`.
+pub(crate) fn remove(vault: &Vault, recipient: &str) -> Result<RecipientsChanged, Error> {
+    change(vault, |meta| {
+        if !meta.recipients.iter().any(|r| r == recipient) {
+            return Ok(Some(format!(
+                "{recipient} is not a recipient; nothing to do"
+            )));
+        }
+        meta.recipients.retain(|r| r != recipient);
+        Ok(None)
+    })
+}
+
+/// Applies `edit` to the metadata and reseals every file; `edit` returns `Some(message)`
+/// when there is nothing to change.
+fn change(
+    vault: &Vault,
+    edit: impl FnOnce(&mut Metadata) -> Result<Option<String>, Error>,
+) -> Result<RecipientsChanged, Error> {
+    let deadline = vault.deadline();
+    let (dir, _) = existing_metadata(vault)?;
+    let _lock = dir.lock(&deadline)?;
+    let (_, mut meta) = existing_metadata(vault)?;
+    let key = local::key_for(&dir, vault.keys(), &meta, Fresh::Yes, &deadline)?;
+    if let Some(nothing) = edit(&mut meta)? {
+        return Ok(RecipientsChanged {
+            resealed: 0,
+            notices: vec![Notice(nothing)],
+        });
+    }
+    // Every file must open before anything changes.
+    let files = open_all(&dir, &key)?;
+    meta.store(&dir, &key)?;
+    let resealed = reseal(&dir, &files, &meta, &key)?;
+    Ok(RecipientsChanged {
+        resealed,
+        notices: sealed_to_notice(&meta),
+    })
+}
+
+/// Names the extra recipients every write seals to.
+pub(crate) fn sealed_to_notice(meta: &Metadata) -> Vec<Notice> {
+    if meta.recipients.is_empty() {
+        return Vec::new();
+    }
+    vec![Notice(format!(
+        "notice: every secret is also sealed to {} other recipient(s): {}",
+        meta.recipients.len(),
+        meta.recipients.join(", ")
+    ))]
+}
+
+/// Every sealed file of the vault, opened with `key`: (file name, value).
+fn open_all(
+    dir: &PrivateDir,
+    key: &VaultKey,
+) -> Result<Vec<(String, secrecy::SecretString)>, Error> {
+    let mut out = Vec::new();
+    for file in secret_files(dir)? {
+        let Some(Found {
+            content,
+            kind: Kind::Encrypted,
+        }) = local::read_secret(dir, &file)?
+        else {
             continue;
         };
-        let base = name.strip_suffix("_previous").unwrap_or(&name);
-        if SecretName::new(base).is_ok() {
-            files.push(name);
-        }
+        crate::fs::check_owner(&dir.join(&file), &content)?;
+        out.push((
+            file.clone(),
+            local::open_sealed(&dir.join(&file), &content.bytes, key)?,
+        ));
     }
-    files.sort();
-    Ok(files)
+    Ok(out)
+}
+
+/// Seals each value again to `meta`'s recipients, verified with `verify_key`.
+fn reseal(
+    dir: &PrivateDir,
+    files: &[(String, secrecy::SecretString)],
+    meta: &Metadata,
+    verify_key: &VaultKey,
+) -> Result<usize, Error> {
+    for (file, value) in files {
+        local::write_sealed(dir, file, value, meta, verify_key)?;
+    }
+    Ok(files.len())
+}
+
+/// What [`Vault::rekey`] did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Rekeyed {
+    /// Where the old key was (now deleted); `None` when the key already lived there.
+    pub old: Option<String>,
+    /// Where the key lives now.
+    pub new: String,
+    /// How many files were sealed again.
+    pub resealed: usize,
+    /// What the user should be told.
+    pub notices: Vec<Notice>,
+}
+
+/// `Vault::rekey`: a new key is made in `to`, every file is sealed to both keys, the
+/// metadata switches, every file is sealed to the new key alone and shown to open with it,
+/// and only then is the old key (the one read and verified) deleted.
+pub(crate) fn rekey(vault: &Vault, to: KeySource) -> Result<Rekeyed, Error> {
+    if to == KeySource::Auto {
+        return Err(Error::InvalidSetting {
+            setting: "rekey --to",
+            value: "auto".into(),
+            reason: "keyring or file",
+        });
+    }
+    let keys = vault.keys();
+    let deadline = vault.deadline();
+    let dir = vault.local().existing(METADATA_FILE)?;
+    let _lock = dir.lock(&deadline)?;
+    let old_meta = Metadata::load(&dir)?.ok_or_else(|| Error::NotFound {
+        path: dir.join(METADATA_FILE),
+    })?;
+    let old_key = local::key_for(&dir, keys, &old_meta, Fresh::Yes, &deadline)?;
+    if old_meta.key_source == to {
+        return Ok(Rekeyed {
+            old: None,
+            new: keys.describe(&old_meta.key_ref()),
+            resealed: 0,
+            notices: Vec::new(),
+        });
+    }
+    let files = open_all(&dir, &old_key)?;
+    let mut notices = Vec::new();
+    let id = crate::metadata::new_id();
+    let (placed, new_key) = keys.create(to, &id, &deadline, &mut notices)?;
+    let mut new_meta = Metadata::new(
+        id,
+        placed.source,
+        new_key.recipient().to_string(),
+        placed.file,
+    );
+    new_meta.recipients.clone_from(&old_meta.recipients);
+    new_meta.previous.clone_from(&old_meta.previous);
+    // Both keys open every file while the metadata switches.
+    let mut both = old_meta.clone();
+    both.recipients.push(new_meta.recipient.clone());
+    reseal(&dir, &files, &both, &old_key)?;
+    new_meta.store(&dir, &new_key)?;
+    let resealed = reseal(&dir, &files, &new_meta, &new_key)?;
+    // Only once every file is shown to open with the new key is the old one deleted.
+    let reopened = open_all(&dir, &new_key)?;
+    if reopened.len() != files.len() {
+        return Err(Error::Encrypt {
+            reason: "the files changed while they were resealed; the old key was kept".into(),
+        });
+    }
+    let old = keys.delete(&old_meta.key_ref(), &old_key, &deadline)?;
+    Ok(Rekeyed {
+        old: Some(old),
+        new: keys.describe(&new_meta.key_ref()),
+        resealed,
+        notices,
+    })
+}
+
+/// The vault's secret files: valid names and their `_previous` files, listed through the
+/// checked descriptor.
+fn secret_files(dir: &PrivateDir) -> Result<Vec<String>, Error> {
+    Ok(dir
+        .entries()?
+        .into_iter()
+        .filter(|name| {
+            let base = name.strip_suffix("_previous").unwrap_or(name);
+            SecretName::new(base).is_ok()
+        })
+        .collect())
 }

@@ -1,5 +1,12 @@
-//! How a secret is resolved, in the server's order: the variable itself, then its `_FILE`
-//! variable, then the vault file, then a newly generated secret. And what the caller learns.
+//! How a secret is resolved: the server's contract, top to bottom.
+//!
+//! 1. `CONTINUUM_<NAME>`: the value itself, used exactly as given.
+//! 2. `CONTINUUM_<NAME>_FILE`: a file holding it (a Docker or Kubernetes secret), stripped.
+//! 3. The store: the vault file `~/.continuum/<name>` (a legacy plaintext file is used as
+//!    it is and left unchanged: only `migrate` encrypts it).
+//! 4. Nothing anywhere: a new `secrets.token_urlsafe(32)`-style secret, stored sealed.
+//!
+//! And what the caller learns: the [`Source`] that won and the [`Notice`]s to print.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -8,7 +15,8 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use crate::name::SecretName;
-use crate::text::{secret_string, strip};
+use crate::seal::Kind;
+use crate::store::local;
 use crate::{Error, Vault};
 
 /// Where a resolved secret came from.
@@ -37,9 +45,9 @@ pub enum Source {
         /// The new file.
         path: PathBuf,
     },
-    /// A plaintext file was found; its value was kept and encrypted in place.
-    Migrated {
-        /// The file, now encrypted.
+    /// A legacy plaintext file, used as it is and left unchanged (`migrate` encrypts it).
+    Plaintext {
+        /// The file.
         path: PathBuf,
     },
 }
@@ -51,9 +59,11 @@ impl fmt::Display for Source {
             Self::EnvFile { var, path } => write!(f, "file {} (from {var})", path.display()),
             Self::Vault { path } => write!(f, "vault file {}", path.display()),
             Self::Generated { path } => write!(f, "newly generated, stored in {}", path.display()),
-            Self::Migrated { path } => {
-                write!(f, "plaintext file {}, now encrypted", path.display())
-            }
+            Self::Plaintext { path } => write!(
+                f,
+                "plaintext file {} (not encrypted; see `continuum-vault migrate`)",
+                path.display()
+            ),
         }
     }
 }
@@ -120,79 +130,101 @@ pub(crate) enum Create {
     No,
 }
 
-impl Vault {
-    /// Resolves the secret `name` like the server does, generating and storing it when it
-    /// does not exist yet.
-    ///
-    /// # Errors
-    /// Any [`Error`]; a file that exists but cannot be used is never replaced.
-    pub fn load(&self, name: &str) -> Result<Loaded, Error> {
-        self.resolve(&SecretName::new(name)?, Create::Yes)
+/// Resolves `name` in the contract's order; see the module docs.
+pub(crate) fn resolve(vault: &Vault, name: &SecretName, create: Create) -> Result<Loaded, Error> {
+    if let Some(loaded) = from_env_var(vault, name)? {
+        return Ok(loaded);
     }
-
-    /// Like [`load`](Self::load), but fails with [`Error::NotFound`] instead of generating.
-    ///
-    /// # Errors
-    /// Any [`Error`].
-    pub fn load_existing(&self, name: &str) -> Result<Loaded, Error> {
-        self.resolve(&SecretName::new(name)?, Create::No)
+    if let Some(loaded) = from_env_file(vault, name)? {
+        return Ok(loaded);
     }
-
-    fn resolve(&self, name: &SecretName, create: Create) -> Result<Loaded, Error> {
-        if let Some(loaded) = self.resolve_env(name)? {
-            return Ok(loaded);
-        }
-        self.resolve_vault(name, create)
+    let deadline = vault.deadline();
+    if let Some(loaded) = local::read(vault.local(), vault.keys(), name, &deadline)? {
+        return Ok(loaded);
     }
+    match create {
+        Create::No => Err(Error::NotFound {
+            path: vault.local().path().join(name.as_str()),
+        }),
+        Create::Yes => local::create(vault.local(), vault.keys(), name, &deadline),
+    }
+}
 
-    /// Steps 1 and 2: the variable itself, then its `_FILE` variable.
-    pub(crate) fn resolve_env(&self, name: &SecretName) -> Result<Option<Loaded>, Error> {
-        let (var, file_var) = (name.env_var(), name.file_env_var());
-        let direct = self.var(&var);
-        let file = self.var(&file_var);
-        if direct.is_some() && file.is_some() {
-            return Err(Error::AmbiguousEnv { var, file_var });
+/// Steps 1 and 2 together: `Ok(None)` when neither variable applies.
+pub(crate) fn from_env(vault: &Vault, name: &SecretName) -> Result<Option<Loaded>, Error> {
+    match from_env_var(vault, name)? {
+        Some(loaded) => Ok(Some(loaded)),
+        None => from_env_file(vault, name),
+    }
+}
+
+/// Step 1: the variable itself. Set together with `_FILE`, the source is ambiguous.
+fn from_env_var(vault: &Vault, name: &SecretName) -> Result<Option<Loaded>, Error> {
+    let (var, file_var) = (name.env_var(), name.file_env_var());
+    let Some(value) = vault.var(&var) else {
+        return Ok(None);
+    };
+    if vault.var_is_set(&file_var) {
+        return Err(Error::AmbiguousEnv { var, file_var });
+    }
+    let value = Zeroizing::new(value.into_string().map_err(|_| Error::InvalidSetting {
+        setting: "secret environment variable",
+        value: var.clone(),
+        reason: "valid UTF-8",
+    })?);
+    Ok(Some(Loaded {
+        secret: SecretString::from(value.as_str()),
+        source: Source::Env { var },
+        notices: Vec::new(),
+    }))
+}
+
+/// Step 2: the file the `_FILE` variable names. Set but empty, it is a mistake, not a
+/// request for the vault; a file that cannot be used never falls through to the vault.
+fn from_env_file(vault: &Vault, name: &SecretName) -> Result<Option<Loaded>, Error> {
+    let file_var = name.file_env_var();
+    if !vault.var_is_set(&file_var) {
+        return Ok(None);
+    }
+    let Some(path) = vault.var(&file_var).map(PathBuf::from) else {
+        return Err(Error::InvalidSetting {
+            setting: "secret file variable",
+            value: file_var,
+            reason: "the path of a file holding the secret (it is set but empty; unset it to use the vault)",
+        });
+    };
+    let content = crate::fs::read_followed(&path).map_err(|e| e.into_error(&file_var, &path))?;
+    let source = Source::EnvFile {
+        var: file_var.clone(),
+        path: path.clone(),
+    };
+    let secret = match crate::seal::classify(&content.bytes) {
+        Kind::Encrypted => local::open_given(
+            vault.local(),
+            vault.keys(),
+            &path,
+            &content.bytes,
+            &vault.deadline(),
+        )?,
+        Kind::Garbage(reason) => {
+            return Err(Error::Corrupt {
+                path,
+                reason: reason.into(),
+            });
         }
-        if let Some(value) = direct {
-            let value = Zeroizing::new(value.into_string().map_err(|_| Error::InvalidSetting {
-                setting: "secret environment variable",
-                value: var.clone(),
-                reason: "valid UTF-8",
-            })?);
-            return Ok(Some(Loaded {
-                secret: secret_string(&value),
-                source: Source::Env { var },
-                notices: Vec::new(),
-            }));
-        }
-        let Some(path) = file.map(PathBuf::from) else {
-            return Ok(None);
-        };
-        let content = crate::fs::read_followed(&path).map_err(|source| Error::ReadEnvFile {
-            var: file_var.clone(),
-            path: path.clone(),
-            source,
-        })?;
-        let text = std::str::from_utf8(&content.bytes).map_err(|_| Error::Corrupt {
-            path: path.clone(),
-            reason: "it is not UTF-8 text".into(),
-        })?;
-        let value = strip(text);
-        if value.is_empty() {
+        Kind::Empty => {
             return Err(Error::EmptyEnvFile {
                 var: file_var,
                 path,
             });
         }
-        Ok(Some(Loaded {
-            secret: secret_string(value),
-            source: Source::EnvFile {
-                var: file_var,
-                path,
-            },
-            notices: Vec::new(),
-        }))
-    }
+        Kind::Plaintext => SecretString::from(local::plaintext(&content)),
+    };
+    Ok(Some(Loaded {
+        secret,
+        source,
+        notices: Vec::new(),
+    }))
 }
 
 /// The drop-in replacement for the CONTINUUM API server's loader.

@@ -54,19 +54,29 @@ const STACK_SCRUB_BYTES: usize = 64 * 1024;
 ///
 /// Refuses a result larger than [`crate::MAX_FILE_SIZE`]: the vault could not read it back
 /// (armor makes a value of about 47 KiB or more too large).
-pub(crate) fn seal(plaintext: &[u8], recipients: &[x25519::Recipient]) -> Result<Vec<u8>, String> {
+pub(crate) fn seal(
+    plaintext: &[u8],
+    recipients: &[x25519::Recipient],
+) -> Result<Vec<u8>, crate::Error> {
     let sealed = seal_inner(plaintext, recipients);
     zeroize::zeroize_stack::<STACK_SCRUB_BYTES>();
-    let sealed = sealed?;
+    let sealed = sealed.map_err(|reason| crate::Error::Encrypt { reason })?;
     if sealed.len() as u64 > crate::MAX_FILE_SIZE {
-        return Err(format!(
-            "the value is too large: encrypted, it would take {} bytes, more than the {} bytes \
-             the vault reads",
-            sealed.len(),
-            crate::MAX_FILE_SIZE
-        ));
+        return Err(crate::Error::ValueTooLarge {
+            sealed: sealed.len(),
+            limit: crate::MAX_FILE_SIZE,
+        });
     }
     Ok(sealed)
+}
+
+/// Refuses, before anything is written, a value of `len` bytes that sealed to
+/// `recipients` recipients would not fit: a trial seal of as many zero bytes.
+pub(crate) fn check_size(len: usize, recipients: usize) -> Result<(), crate::Error> {
+    let trial: Vec<x25519::Recipient> = (0..recipients.max(1))
+        .map(|_| x25519::Identity::generate().to_public())
+        .collect();
+    seal(&vec![0u8; len], &trial).map(drop)
 }
 
 /// Kept out of line, so that everything the cipher leaves on the stack sits in frames
@@ -97,7 +107,7 @@ fn seal_inner(plaintext: &[u8], recipients: &[x25519::Recipient]) -> Result<Vec<
 pub(crate) fn open(
     ciphertext: &[u8],
     identity: &x25519::Identity,
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<Zeroizing<Vec<u8>>, age::DecryptError> {
     let opened = open_inner(ciphertext, identity);
     zeroize::zeroize_stack::<STACK_SCRUB_BYTES>();
     opened
@@ -108,14 +118,11 @@ pub(crate) fn open(
 fn open_inner(
     ciphertext: &[u8],
     identity: &x25519::Identity,
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<Zeroizing<Vec<u8>>, age::DecryptError> {
     // The armor reader is a `BufRead`: `new_buffered` reads the header line by line, where
     // `new` re-parses it as bytes come in (about a third of the decryption time).
-    let decryptor =
-        age::Decryptor::new_buffered(ArmoredReader::new(ciphertext)).map_err(|e| e.to_string())?;
-    let reader = decryptor
-        .decrypt(std::iter::once(identity as &dyn age::Identity))
-        .map_err(|e| e.to_string())?;
+    let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(ciphertext))?;
+    let reader = decryptor.decrypt(std::iter::once(identity as &dyn age::Identity))?;
     read_plaintext(reader, ciphertext.len())
 }
 
@@ -124,18 +131,22 @@ fn open_inner(
 pub(crate) fn read_plaintext(
     mut reader: impl Read,
     cap: usize,
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<Zeroizing<Vec<u8>>, age::DecryptError> {
     let mut buf = Zeroizing::new(vec![0u8; cap]);
     let mut filled = 0;
     loop {
         if filled == buf.len() {
-            return Err("the plaintext is longer than the file".into());
+            return Err(age::DecryptError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the plaintext is longer than the file",
+            )));
         }
         match reader.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.to_string()),
+            // A damaged payload (failed authentication of a chunk) surfaces here.
+            Err(e) => return Err(age::DecryptError::Io(e)),
         }
     }
     buf.truncate(filled);
@@ -187,7 +198,9 @@ mod tests {
         let fits = seal(&vec![b'a'; 46 * 1024], &[id.to_public()]).unwrap();
         assert!(fits.len() as u64 <= crate::MAX_FILE_SIZE);
         let err = seal(&vec![b'a'; 49 * 1024], &[id.to_public()]).unwrap_err();
-        assert!(err.contains("too large"), "{err}");
+        assert!(matches!(err, crate::Error::ValueTooLarge { .. }), "{err}");
+        assert!(check_size(46 * 1024, 1).is_ok());
+        assert!(check_size(49 * 1024, 1).is_err());
     }
 
     proptest! {

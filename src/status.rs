@@ -1,16 +1,20 @@
-//! `status`: what would happen on the next load, without writing anything or printing the secret.
+//! `status`: what would happen on the next load, without writing anything or printing the
+//! secret. Facts are gathered once ([`Facts::gather`], the only part that touches disk or
+//! keyring), problems are derived from them by a pure function ([`problems`]), and the
+//! command line prints the result.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::fs::PrivateDir;
+use crate::fs::group_or_other_bits;
 use crate::key::KeySource;
 use crate::metadata::Metadata;
 use crate::name::SecretName;
-use crate::resolve::Source;
 use crate::seal::Kind;
-use crate::{Error, Vault};
+use crate::store::local;
+use crate::{Error, ErrorClass, Vault};
 
 /// A report on one secret. It never holds the secret.
 #[derive(Debug, Clone, Serialize)]
@@ -20,15 +24,16 @@ pub struct Status {
     pub name: String,
     /// Which source would win: `env`, `env_file`, `vault`, or `none` (a load would generate).
     pub source: &'static str,
-    /// The file that would be read (the vault file, or the `_FILE` target).
+    /// The file that would be read: the `_FILE` target, else the vault file.
     pub path: PathBuf,
-    /// Whether the vault file exists.
+    /// Whether that file exists.
     pub exists: bool,
-    /// The vault file's permission bits, in octal.
+    /// Its permission bits, in octal.
     pub mode: Option<String>,
-    /// The vault file's owner.
+    /// Its owner.
     pub owner_uid: Option<u32>,
-    /// `encrypted`, `plaintext`, `empty`, `corrupt`, `absent` or `unreadable`.
+    /// `encrypted`, `plaintext`, `empty`, `corrupt`, `absent`, `unreadable`, or `env` (the
+    /// value is in the environment).
     pub content: &'static str,
     /// The key source recorded in the vault metadata.
     pub key_source: Option<KeySource>,
@@ -36,28 +41,39 @@ pub struct Status {
     pub requested_key_source: KeySource,
     /// The vault id.
     pub vault_id: Option<String>,
-    /// The age recipient the vault encrypts to.
+    /// The age recipient of the vault's own key.
     pub recipient: Option<String>,
+    /// The other recipients every write also seals to.
+    pub recipients: Vec<String>,
+    /// Whether the metadata carries its MAC (`false`: written by an earlier version; the
+    /// next write adds it).
+    pub metadata_authenticated: Option<bool>,
+    /// Where the vault key is.
+    pub key_location: Option<String>,
+    /// What protects the secret at rest: what an attacker needs besides the vault files.
+    pub protection: Option<String>,
+    /// Until when the previous secret stays valid (RFC 3339, UTC), while it does.
+    pub previous_expires: Option<String>,
     /// Whether the OS keyring answered (`None` when it was not needed).
     pub keyring_reachable: Option<bool>,
-    /// What is wrong, each with its fix.
+    /// What is wrong, each with its fix; any problem makes the secret not healthy.
     pub problems: Vec<Problem>,
-    /// `true` when a load without creating would succeed without writing anything.
+    /// What is weak but works (for example a key file beside the vault in one home).
+    pub warnings: Vec<Problem>,
+    /// `true` when a load would succeed from the winning source without writing anything.
     pub healthy: bool,
-    /// The exit code `continuum-vault status` uses: 0 when healthy, else the first problem's.
-    pub exit_code: u8,
 }
 
 /// One thing wrong, and what to do about it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Problem {
     /// What is wrong.
     pub message: String,
     /// What to do about it.
     pub fix: Option<String>,
-    /// The exit code this problem maps to.
-    pub exit_code: u8,
+    /// Its class (the command line's exit code follows from it).
+    pub class: ErrorClass,
 }
 
 impl From<&Error> for Problem {
@@ -65,192 +81,356 @@ impl From<&Error> for Problem {
         Self {
             message: crate::error_chain(e),
             fix: e.hint(),
-            exit_code: e.exit_code(),
+            class: e.class(),
         }
     }
 }
 
-impl Vault {
-    /// Reports on the secret `name` without writing anything.
-    ///
-    /// # Errors
-    /// Only [`Error::InvalidName`]; everything else is reported as a [`Problem`].
-    pub fn status(&self, name: &str) -> Result<Status, Error> {
-        let name = SecretName::new(name)?;
-        let mut status = Status {
-            name: name.as_str().to_owned(),
-            source: "vault",
-            path: self.dir.join(name.as_str()),
-            exists: false,
-            mode: None,
-            owner_uid: None,
-            content: "absent",
-            key_source: None,
-            requested_key_source: self.key_source,
-            vault_id: None,
-            recipient: None,
+/// Which source wins, from the variables alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Winner {
+    Env,
+    Ambiguous,
+    EmptyFileVar,
+    EnvFile(PathBuf),
+    Vault,
+}
+
+/// A file's facts, as a load would see them.
+#[derive(Debug)]
+struct FileFacts {
+    mode: u32,
+    uid: u32,
+    kind: Kind,
+}
+
+/// Everything `status` knows, gathered once.
+struct Facts {
+    name: SecretName,
+    winner: Winner,
+    /// The `_FILE` target, or the vault file.
+    path: PathBuf,
+    file: Result<Option<FileFacts>, Error>,
+    dir_mode: Option<u32>,
+    dir_error: Option<Error>,
+    meta: Result<Option<Metadata>, Error>,
+    /// What a load from the winning source does (`None`: no value there).
+    load: Result<bool, Error>,
+    key_location: Option<String>,
+    protection: Option<String>,
+    previous_expires: Option<String>,
+    keyring_reachable: Option<bool>,
+    requested: KeySource,
+}
+
+fn winner(direct: Option<OsString>, file_var: Option<OsString>) -> Winner {
+    match (direct, file_var) {
+        (Some(_), Some(_)) => Winner::Ambiguous,
+        (Some(_), None) => Winner::Env,
+        (None, Some(f)) if f.is_empty() => Winner::EmptyFileVar,
+        (None, Some(f)) => Winner::EnvFile(PathBuf::from(f)),
+        (None, None) => Winner::Vault,
+    }
+}
+
+impl Facts {
+    fn gather(vault: &Vault, name: SecretName) -> Self {
+        let file_var = name.file_env_var();
+        let winner = winner(
+            vault.var(&name.env_var()),
+            vault
+                .var_is_set(&file_var)
+                .then(|| vault.var(&file_var).unwrap_or_default()),
+        );
+        let vault_path = vault.dir().join(name.as_str());
+        let (dir_mode, dir_error, meta) = match vault.local().open() {
+            Ok(Some(dir)) => {
+                let mode = rustix::fs::fstat(dir.fd())
+                    .ok()
+                    .map(|st| crate::fs::mode_bits(st.st_mode));
+                (mode, None, local::metadata(&dir, vault.keys()))
+            }
+            Ok(None) => (None, None, Ok(None)),
+            Err(e) => (None, Some(e), Ok(None)),
+        };
+        let (path, file, load) = match &winner {
+            Winner::EnvFile(path) => {
+                let file = crate::fs::read_followed(path)
+                    .map(|c| {
+                        Some(FileFacts {
+                            mode: c.mode,
+                            uid: c.uid,
+                            kind: crate::seal::classify(&c.bytes),
+                        })
+                    })
+                    .map_err(|e| e.into_error(&file_var, path));
+                let load = crate::resolve::from_env(vault, &name).map(|l| l.is_some());
+                (path.clone(), file, load)
+            }
+            Winner::Vault => {
+                let file = match vault.local().open() {
+                    Ok(Some(dir)) => dir.read(name.as_str()).map(|c| {
+                        c.map(|c| FileFacts {
+                            mode: c.mode,
+                            uid: c.uid,
+                            kind: crate::seal::classify(&c.bytes),
+                        })
+                    }),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                let load = local::probe(vault.local(), vault.keys(), &name, &vault.deadline())
+                    .map(|l| l.is_some());
+                (vault_path, file, load)
+            }
+            Winner::Env | Winner::Ambiguous | Winner::EmptyFileVar => (
+                vault_path,
+                Ok(None),
+                crate::resolve::from_env(vault, &name).map(|l| l.is_some()),
+            ),
+        };
+        let meta_ref = meta.as_ref().ok().and_then(Option::as_ref);
+        let key_location = meta_ref.map(|m| vault.keys().describe(&m.key_ref()));
+        let protection = meta_ref.map(|m| vault.keys().protection(&m.key_ref()));
+        let previous_expires = meta_ref
+            .and_then(|m| m.previous.get(name.as_str()).copied())
+            .filter(|r| !r.expired())
+            .map(|r| crate::lifecycle::rfc3339(r.until()));
+        let keyring_needed = match meta_ref {
+            Some(m) => m.key_source == KeySource::Keyring,
+            None => vault.keys().requested() != KeySource::File,
+        };
+        let keyring_reachable =
+            keyring_needed.then(|| vault.keys().keyring().store(&vault.deadline()).is_ok());
+        Self {
+            name,
+            winner,
+            path,
+            file,
+            dir_mode,
+            dir_error,
+            meta,
+            load,
+            key_location,
+            protection,
+            previous_expires,
+            keyring_reachable,
+            requested: vault.keys().requested(),
+        }
+    }
+
+    fn into_status(self) -> Status {
+        let (problems, warnings) = problems(&self);
+        let meta = self.meta.as_ref().ok().and_then(Option::as_ref);
+        let file = self.file.as_ref().ok().and_then(Option::as_ref);
+        let content = match (&self.winner, &self.file, file) {
+            (Winner::Env | Winner::Ambiguous | Winner::EmptyFileVar, _, _) => "env",
+            (_, Err(_), _) => "unreadable",
+            (_, _, Some(f)) => match f.kind {
+                Kind::Encrypted => "encrypted",
+                Kind::Plaintext => "plaintext",
+                Kind::Empty => "empty",
+                Kind::Garbage(_) => "corrupt",
+            },
+            (_, Ok(_), None) => "absent",
+        };
+        let source = match (&self.winner, &self.load) {
+            (Winner::Env | Winner::Ambiguous, _) => "env",
+            (Winner::EnvFile(_) | Winner::EmptyFileVar, _) => "env_file",
+            (Winner::Vault, Ok(false)) => "none",
+            (Winner::Vault, _) => "vault",
+        };
+        Status {
+            name: self.name.as_str().to_owned(),
+            source,
+            path: self.path.clone(),
+            exists: matches!(self.file, Ok(Some(_)) | Err(_)),
+            mode: file.map(|f| format!("{:04o}", f.mode)),
+            owner_uid: file.map(|f| f.uid),
+            content,
+            key_source: meta.map(|m| m.key_source),
+            requested_key_source: self.requested,
+            vault_id: meta.map(|m| m.id.clone()),
+            recipient: meta.map(|m| m.recipient.clone()),
+            recipients: meta.map(|m| m.recipients.clone()).unwrap_or_default(),
+            metadata_authenticated: meta.map(Metadata::is_authenticated),
+            key_location: self.key_location.clone(),
+            protection: self.protection.clone(),
+            previous_expires: self.previous_expires.clone(),
+            keyring_reachable: self.keyring_reachable,
+            healthy: problems.is_empty(),
+            problems,
+            warnings,
+        }
+    }
+}
+
+/// Derives what is wrong (and what is merely weak) from the facts. Pure.
+fn problems(f: &Facts) -> (Vec<Problem>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let name = f.name.as_str();
+    let path = f.path.display();
+    if let Err(e) = &f.load {
+        problems.push(Problem::from(e));
+    }
+    if f.winner != Winner::Vault {
+        return (problems, warnings);
+    }
+    if let Some(e) = &f.dir_error
+        && f.load.is_ok()
+    {
+        problems.push(Problem::from(e));
+    }
+    if let Some(mode) = f.dir_mode
+        && group_or_other_bits(mode)
+    {
+        problems.push(Problem {
+            message: format!(
+                "the vault dir {} is open to group or others (mode {mode:04o}); its file names \
+                 and metadata should be private",
+                f.path
+                    .parent()
+                    .map_or(path.to_string(), |p| p.display().to_string())
+            ),
+            fix: Some(format!(
+                "run `chmod 700 {}` (the next write also tightens it)",
+                f.path
+                    .parent()
+                    .map_or(path.to_string(), |p| p.display().to_string())
+            )),
+            class: ErrorClass::UnsafePath,
+        });
+    }
+    match f
+        .file
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .map(|f| &f.kind)
+    {
+        None | Some(Kind::Empty) if f.load.is_ok() => problems.push(Problem {
+            message: format!("no secret yet at {path}"),
+            fix: Some(format!(
+                "`continuum-vault get {name}` (or the server's first start) generates one; \
+                 `continuum-vault set {name}` stores a given value"
+            )),
+            class: ErrorClass::NotFound,
+        }),
+        Some(Kind::Plaintext) if f.load.is_ok() => problems.push(Problem {
+            message: format!(
+                "{path} holds the secret in plaintext at rest: anyone who can read it, or a copy \
+                 of it (a home backup), can sign sessions"
+            ),
+            fix: Some(format!(
+                "make every reader of the file go through continuum-vault, then run \
+                 `continuum-vault migrate {name}`"
+            )),
+            class: ErrorClass::UnsafePath,
+        }),
+        Some(Kind::Encrypted)
+            if f.file
+                .as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .is_some_and(|file| group_or_other_bits(file.mode))
+                && f.load.is_ok() =>
+        {
+            problems.push(Problem {
+                message: format!(
+                    "{path} is accessible to group or others; the next load sets it to 0600"
+                ),
+                fix: Some(format!("run `chmod 600 {path}`")),
+                class: ErrorClass::UnsafePath,
+            });
+        }
+        _ => {}
+    }
+    if let Some(protection) = &f.protection
+        && protection.contains("same home directory")
+    {
+        warnings.push(Problem {
+            message: protection.clone(),
+            fix: Some(
+                "on a server: `continuum-vault rekey --to systemd-creds` where available, or a key \
+                 dir outside the home (CONTINUUM_VAULT_KEY_DIR); on a desktop: `continuum-vault \
+                 rekey --to keyring`"
+                    .into(),
+            ),
+            class: ErrorClass::UnsafePath,
+        });
+    }
+    (problems, warnings)
+}
+
+/// `Vault::status`.
+pub(crate) fn status(vault: &Vault, name: SecretName) -> Status {
+    Facts::gather(vault, name).into_status()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_winner_follows_the_variables() {
+        let s = |v: &str| Some(OsString::from(v));
+        assert_eq!(winner(None, None), Winner::Vault);
+        assert_eq!(winner(s("x"), None), Winner::Env);
+        assert_eq!(winner(s("x"), s("/f")), Winner::Ambiguous);
+        assert_eq!(winner(s("x"), s("")), Winner::Ambiguous);
+        assert_eq!(winner(None, s("")), Winner::EmptyFileVar);
+        assert_eq!(winner(None, s("/f")), Winner::EnvFile("/f".into()));
+    }
+
+    fn facts(kind: Option<Kind>, mode: u32, load: Result<bool, Error>) -> Facts {
+        Facts {
+            name: SecretName::new("jwt_secret").unwrap(),
+            winner: Winner::Vault,
+            path: "/h/.continuum/jwt_secret".into(),
+            file: Ok(kind.map(|kind| FileFacts { mode, uid: 0, kind })),
+            dir_mode: Some(0o700),
+            dir_error: None,
+            meta: Ok(None),
+            load,
+            key_location: None,
+            protection: None,
+            previous_expires: None,
             keyring_reachable: None,
-            problems: Vec::new(),
-            healthy: false,
-            exit_code: 0,
-        };
-        match self.resolve_env(&name) {
-            Ok(Some(loaded)) => {
-                match loaded.source() {
-                    Source::EnvFile { path, .. } => {
-                        status.source = "env_file";
-                        status.path.clone_from(path);
-                    }
-                    _ => status.source = "env",
-                }
-                self.inspect_vault(&name, &mut status, false);
-            }
-            Ok(None) => self.inspect_vault(&name, &mut status, true),
-            Err(e) => {
-                status.source = "env";
-                status.problems.push(Problem::from(&e));
-                self.inspect_vault(&name, &mut status, false);
-            }
+            requested: KeySource::Auto,
         }
-        status.exit_code = status.problems.first().map_or(0, |p| p.exit_code);
-        status.healthy = status.problems.is_empty();
-        Ok(status)
     }
 
-    /// Fills in the vault part. Problems are recorded only when the vault is what a load
-    /// would use (`decides`).
-    #[allow(clippy::too_many_lines)] // one linear walk through the checks reads best
-    fn inspect_vault(&self, name: &SecretName, status: &mut Status, decides: bool) {
-        let problem = |status: &mut Status, e: &Error| {
-            if decides {
-                status.problems.push(Problem::from(e));
-            }
+    #[test]
+    fn problems_from_facts() {
+        let classes = |f: &Facts| problems(f).0.iter().map(|p| p.class).collect::<Vec<_>>();
+        assert_eq!(classes(&facts(Some(Kind::Encrypted), 0o600, Ok(true))), []);
+        assert_eq!(classes(&facts(None, 0, Ok(false))), [ErrorClass::NotFound]);
+        assert_eq!(
+            classes(&facts(Some(Kind::Plaintext), 0o600, Ok(true))),
+            [ErrorClass::UnsafePath],
+            "plaintext at rest is never healthy"
+        );
+        assert_eq!(
+            classes(&facts(Some(Kind::Encrypted), 0o644, Ok(true))),
+            [ErrorClass::UnsafePath]
+        );
+        let err = Error::MetadataTampered {
+            path: "/m".into(),
+            reason: "x",
         };
-        let dir = match PrivateDir::open(&self.dir) {
-            Ok(Some(dir)) => dir,
-            Ok(None) => {
-                if decides {
-                    status.source = "none";
-                    problem(
-                        status,
-                        &Error::NotFound {
-                            path: status.path.clone(),
-                        },
-                    );
-                }
-                self.probe_keyring(status, None);
-                return;
-            }
-            Err(e) => return problem(status, &e),
-        };
-        let meta = match Metadata::load(&dir) {
-            Ok(meta) => meta,
-            Err(e) => return problem(status, &e),
-        };
-        if let Some(meta) = &meta {
-            status.key_source = Some(meta.key_source);
-            status.vault_id = Some(meta.id.clone());
-            status.recipient = Some(meta.recipient.clone());
-        }
-        if let Err(e) = self.metadata(&dir) {
-            problem(status, &e);
-        }
-        let content = match dir.read(name.as_str()) {
-            Ok(Some(content)) => content,
-            Ok(None) => {
-                if decides {
-                    status.source = "none";
-                    problem(
-                        status,
-                        &Error::NotFound {
-                            path: status.path.clone(),
-                        },
-                    );
-                }
-                self.probe_keyring(status, meta.as_ref());
-                return;
-            }
-            Err(e) => {
-                status.exists = true;
-                status.content = "unreadable";
-                return problem(status, &e);
-            }
-        };
-        status.exists = true;
-        status.mode = Some(format!("{:04o}", content.mode));
-        status.owner_uid = Some(content.uid);
-        match crate::seal::classify(&content.bytes) {
-            Kind::Encrypted => {
-                status.content = "encrypted";
-                if crate::fs::group_or_other_bits(content.mode) {
-                    if decides {
-                        status.problems.push(Problem {
-                            message: format!(
-                                "{} is accessible to group or others (mode {:04o}); the next load sets it to 0600",
-                                status.path.display(),
-                                content.mode
-                            ),
-                            fix: Some(format!("run `chmod 600 {}`", status.path.display())),
-                            exit_code: crate::error::exit::UNSAFE,
-                        });
-                    }
-                } else if decides {
-                    // With tight permissions a load takes the read-only path: it writes
-                    // nothing, and answers every remaining question (metadata, key, decryption).
-                    if let Err(e) = self.resolve_vault(name, crate::resolve::Create::No) {
-                        problem(status, &e);
-                    }
-                }
-            }
-            Kind::Plaintext => {
-                status.content = "plaintext";
-                if crate::fs::group_or_other_bits(content.mode) {
-                    let e = Error::UnsafePath {
-                        path: status.path.clone(),
-                        problem: crate::Unsafe::ReadableByOthers { mode: content.mode },
-                    };
-                    problem(status, &e);
-                } else if decides {
-                    status.problems.push(Problem {
-                        message: format!(
-                            "{} holds the secret in plaintext; the next load encrypts it in place",
-                            status.path.display()
-                        ),
-                        fix: Some("run `continuum-vault get` once to encrypt it".into()),
-                        exit_code: crate::error::exit::OTHER,
-                    });
-                }
-            }
-            Kind::Empty => {
-                status.content = "empty";
-                problem(
-                    status,
-                    &Error::NotFound {
-                        path: status.path.clone(),
-                    },
-                );
-            }
-            Kind::Garbage(reason) => {
-                status.content = "corrupt";
-                problem(
-                    status,
-                    &Error::Corrupt {
-                        path: status.path.clone(),
-                        reason: reason.into(),
-                    },
-                );
-            }
-        }
-        self.probe_keyring(status, meta.as_ref());
-    }
-
-    fn probe_keyring(&self, status: &mut Status, meta: Option<&Metadata>) {
-        let relevant = match meta {
-            Some(meta) => meta.key_source == KeySource::Keyring,
-            None => self.key_source != KeySource::File,
-        };
-        if relevant {
-            status.keyring_reachable = Some(self.keyring.store(&self.deadline()).is_ok());
-        }
+        assert_eq!(
+            classes(&facts(Some(Kind::Encrypted), 0o600, Err(err))),
+            [ErrorClass::Corrupt],
+            "one problem, reported once"
+        );
+        let mut loose_dir = facts(Some(Kind::Encrypted), 0o600, Ok(true));
+        loose_dir.dir_mode = Some(0o755);
+        assert_eq!(classes(&loose_dir), [ErrorClass::UnsafePath]);
+        let mut same_home = facts(Some(Kind::Encrypted), 0o600, Ok(true));
+        same_home.protection = Some("the key file /h/k is in the same home directory".into());
+        let (p, w) = problems(&same_home);
+        assert!(p.is_empty());
+        assert_eq!(w.len(), 1);
     }
 }

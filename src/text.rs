@@ -1,6 +1,7 @@
-//! Secret text: stripping like the server does, and building `SecretString`s without stray copies.
-
-use secrecy::SecretString;
+//! Secret text: stripping like the server does.
+//!
+//! (`SecretString::from(&str)` copies into a `String` of exactly the right capacity, so
+//! its boxing never reallocates and leaves no stray copy: no helper is needed for that.)
 
 /// Python's `str.isspace()`: Unicode `White_Space` plus the ASCII separators U+001C..U+001F,
 /// which Python counts as whitespace and Rust does not.
@@ -13,23 +14,10 @@ pub(crate) fn strip(s: &str) -> &str {
     s.trim_matches(is_python_space)
 }
 
-/// Copies `s` into a new `SecretString` whose heap buffer is exactly `s.len()` bytes.
-///
-/// `SecretString::from(String)` calls `into_boxed_str`, which reallocates (leaving an
-/// unzeroized copy behind) when the `String` has spare capacity. Allocating the exact
-/// size first means the boxed buffer is the only copy.
-pub(crate) fn secret_string(s: &str) -> SecretString {
-    let mut owned = String::with_capacity(s.len());
-    owned.push_str(s);
-    debug_assert_eq!(owned.capacity(), owned.len());
-    SecretString::from(owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use secrecy::ExposeSecret;
 
     #[test]
     fn strips_like_python() {
@@ -42,12 +30,6 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn secret_string_round_trips(s in ".*") {
-            let secret = secret_string(&s);
-            prop_assert_eq!(secret.expose_secret(), s.as_str());
-        }
-
         #[test]
         fn strip_is_idempotent(s in ".*") {
             prop_assert_eq!(strip(strip(&s)), strip(&s));

@@ -1,508 +1,251 @@
-//! The vault: encrypted secret files in a private directory, sealed to a key kept in the OS
-//! keyring or a key file. Reads take no lock and write nothing; anything that writes
-//! (create, migrate, tighten, replace) takes the vault lock and looks again under it.
+//! The public face of the library: [`Vault`], a small facade over the modules that own the
+//! rules (where the key lives: [`crate::key`]; where secrets are kept: [`crate::store`]; how
+//! a secret is resolved: [`crate::resolve`]; changing one: [`crate::lifecycle`]; reporting:
+//! [`crate::status`]). Each method here only hands over to one of them.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::config::EnvLookup;
 use crate::deadline::Deadline;
-use crate::fs::atomic::Replace;
-use crate::fs::{FileContent, PrivateDir, group_or_other_bits, my_uid};
-use crate::key::keyring::{self, Keyring};
-use crate::key::{self, KeySource, VaultKey};
-use crate::metadata::Metadata;
+use crate::key::Keys;
+use crate::lifecycle::{KeySet, Migrated, Rotated};
 use crate::name::SecretName;
-use crate::resolve::{Create, Loaded, Notice, Source};
-use crate::seal::{self, Kind};
-use crate::text::{secret_string, strip};
-use crate::{Error, Unsafe};
-#[cfg(test)]
-use keyring_core::Entry;
+use crate::recipients::{RecipientsChanged, Rekeyed};
+use crate::resolve::{Create, Loaded, Notice};
+use crate::status::Status;
+use crate::store::local::LocalStore;
+use crate::{Error, lifecycle, recipients, resolve, status};
 
 /// A vault: a directory of encrypted secrets and the key they are sealed to.
 ///
 /// Made with [`Vault::builder`]. Cheap to keep for the life of a process; it holds the
-/// keyring connection once one was made.
+/// keyring connection and the loaded key once they were made.
 pub struct Vault {
-    pub(crate) dir: PathBuf,
-    pub(crate) key_dir: PathBuf,
-    pub(crate) key_source: KeySource,
-    pub(crate) timeout: Duration,
-    pub(crate) env: EnvLookup,
-    pub(crate) keyring: Keyring,
-    /// The key once loaded, for later reads by this process (writes always fetch it
-    /// again, to prove it is still retrievable before anything is encrypted to it).
-    pub(crate) key_cache: Mutex<Option<Arc<CachedKey>>>,
-}
-
-/// A loaded key and the metadata it was loaded for.
-pub(crate) struct CachedKey {
-    id: String,
-    recipient: String,
-    key: VaultKey,
+    local: LocalStore,
+    keys: Keys,
+    timeout: Duration,
+    env: EnvLookup,
 }
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vault")
-            .field("dir", &self.dir)
-            .field("key_dir", &self.key_dir)
-            .field("key_source", &self.key_source)
+            .field("dir", &self.local.path())
+            .field("key_dir", &self.keys.key_dir())
+            .field("key_source", &self.keys.requested())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
 /// What [`Vault::set`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SetOutcome {
     /// There was no value; the new one is stored.
     Created,
-    /// The vault already held this value (now encrypted, if it was plaintext).
+    /// The vault already held this value.
     Unchanged,
     /// A different value was replaced (`force`).
     Replaced,
 }
 
-/// A secret file read without the lock, and what it turned out to be.
-pub(crate) struct Found {
-    pub(crate) content: FileContent,
-    pub(crate) kind: Kind,
-}
-
 impl Vault {
+    pub(crate) fn new(dir: PathBuf, keys: Keys, timeout: Duration, env: EnvLookup) -> Self {
+        Self {
+            local: LocalStore::new(dir),
+            keys,
+            timeout,
+            env,
+        }
+    }
+
+    /// The vault directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        self.local.path()
+    }
+
+    /// The key source asked for (the vault's metadata records the one in use).
+    #[must_use]
+    pub fn requested_key_source(&self) -> crate::KeySource {
+        self.keys.requested()
+    }
+
+    pub(crate) fn local(&self) -> &LocalStore {
+        &self.local
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    #[cfg(test)]
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A new deadline for one operation.
     pub(crate) fn deadline(&self) -> Deadline {
         Deadline::after(self.timeout)
     }
 
-    /// Step 3 and 4 of the resolution: the vault file, else a new secret.
-    pub(crate) fn resolve_vault(&self, name: &SecretName, create: Create) -> Result<Loaded, Error> {
-        let deadline = self.deadline();
-        let path = self.dir.join(name.as_str());
-        let Some(dir) = PrivateDir::open(&self.dir)? else {
-            if create == Create::No {
-                return Err(Error::NotFound { path });
-            }
-            let dir = PrivateDir::create(&self.dir)?;
-            return self.resolve_vault_locked(&dir, name, create, &deadline);
-        };
-        // The common case, without lock or write: an encrypted file with tight permissions.
-        // The secret file is read before the metadata: writers store the metadata first, so
-        // a file seen here always has its metadata (a concurrent first run cannot slip between).
-        let found = read_secret(&dir, name.as_str())?;
-        let meta = self.metadata(&dir)?;
-        if let Some(found) = found
-            && found.kind == Kind::Encrypted
-            && !group_or_other_bits(found.content.mode)
-        {
-            let secret = self.decrypt(
-                &dir,
-                name.as_str(),
-                meta.as_ref(),
-                &found.content,
-                &deadline,
-            )?;
-            return Ok(Loaded {
-                secret,
-                source: Source::Vault { path },
-                notices: Vec::new(),
-            });
-        }
-        // Something must change (or fail): decide again under the lock.
-        self.resolve_vault_locked(&dir, name, create, &deadline)
+    /// Reads an environment variable through the configured lookup; empty counts as unset.
+    pub(crate) fn var(&self, name: &str) -> Option<OsString> {
+        (self.env)(name).filter(|v| !v.is_empty())
     }
 
-    fn resolve_vault_locked(
+    /// Whether the variable is set at all, even to the empty string.
+    pub(crate) fn var_is_set(&self, name: &str) -> bool {
+        (self.env)(name).is_some()
+    }
+}
+
+/// The operations. Each hands over to the module that owns its rules.
+impl Vault {
+    /// Resolves the secret `name` like the server does: its variable, its `_FILE`
+    /// variable, the vault file, else a new secret (generated and stored sealed).
+    ///
+    /// # Errors
+    /// Any [`Error`]; a file that exists but cannot be used is never replaced.
+    pub fn load(&self, name: &str) -> Result<Loaded, Error> {
+        resolve::resolve(self, &SecretName::new(name)?, Create::Yes)
+    }
+
+    /// Like [`load`](Self::load), but fails with [`Error::NotFound`] instead of generating.
+    ///
+    /// # Errors
+    /// Any [`Error`].
+    pub fn load_existing(&self, name: &str) -> Result<Loaded, Error> {
+        resolve::resolve(self, &SecretName::new(name)?, Create::No)
+    }
+
+    /// Resolves `name` like [`load`](Self::load) (creating it if absent), together with the
+    /// previous secret while it is valid. With the environment as the source, the previous
+    /// secret is `CONTINUUM_<NAME>_PREVIOUS` when set (what `run` exports).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load). A previous file that cannot be decrypted is left out, with a notice.
+    pub fn load_key_set(&self, name: &str) -> Result<KeySet, Error> {
+        lifecycle::key_set(self, &SecretName::new(name)?)
+    }
+
+    /// Stores `value` (stripped) as the secret `name`. A different value, or a file that
+    /// cannot be decrypted, is replaced only with `force`; a replaced value is kept as the
+    /// previous secret for [`DEFAULT_GRACE`](crate::DEFAULT_GRACE), and an undecryptable
+    /// file is kept aside as `<name>.unreadable.<time>`, so no value is ever lost.
+    ///
+    /// # Errors
+    /// [`Error::EmptyValue`], [`Error::Conflict`], [`Error::PlaintextNotMigrated`],
+    /// [`Error::EnvOverrides`], or any error of reading and writing.
+    pub fn set(
         &self,
-        dir: &PrivateDir,
-        name: &SecretName,
-        create: Create,
-        deadline: &Deadline,
-    ) -> Result<Loaded, Error> {
-        let path = dir.join(name.as_str());
-        let found = read_secret(dir, name.as_str())?;
-        if found.is_none() && create == Create::No {
-            return Err(Error::NotFound { path });
-        }
-        let _lock = dir.lock(deadline)?;
-        let meta = self.metadata(dir)?;
-        let mut notices = Vec::new();
-        match read_secret(dir, name.as_str())? {
-            Some(Found {
-                content,
-                kind: Kind::Encrypted,
-            }) => {
-                let secret = self.decrypt(dir, name.as_str(), meta.as_ref(), &content, deadline)?;
-                if group_or_other_bits(content.mode) {
-                    dir.tighten(name.as_str())?;
-                    notices.push(Notice(format!(
-                        "notice: {} was accessible to group or others (mode {:04o}); its mode is now 0600",
-                        path.display(),
-                        content.mode
-                    )));
-                }
-                Ok(Loaded {
-                    secret,
-                    source: Source::Vault { path },
-                    notices,
-                })
-            }
-            Some(Found {
-                kind: Kind::Garbage(reason),
-                ..
-            }) => Err(Error::Corrupt {
-                path,
-                reason: reason.into(),
-            }),
-            Some(Found {
-                content,
-                kind: Kind::Plaintext,
-            }) => {
-                check_owner(&path, &content)?;
-                if group_or_other_bits(content.mode) {
-                    return Err(Error::UnsafePath {
-                        path,
-                        problem: Unsafe::ReadableByOthers { mode: content.mode },
-                    });
-                }
-                let secret = secret_string(plaintext(&content));
-                let (meta, key) = self.key_for_write(dir, meta, deadline, &mut notices)?;
-                write_sealed(dir, name.as_str(), &secret, &meta, &key)?;
-                notices.push(Notice(format!(
-                    "notice: {p} held the secret in plaintext; the same value is now encrypted in place \
-                     (a server that reads {p} directly, not through `continuum-vault run` or the library, \
-                     would now read ciphertext)",
-                    p = path.display()
-                )));
-                Ok(Loaded {
-                    secret,
-                    source: Source::Migrated { path },
-                    notices,
-                })
-            }
-            found @ (None
-            | Some(Found {
-                kind: Kind::Empty, ..
-            })) => {
-                if create == Create::No {
-                    return Err(Error::NotFound { path });
-                }
-                if found.is_some() {
-                    notices.push(Notice(format!(
-                        "warning: {} was empty; a new secret is generated in its place",
-                        path.display()
-                    )));
-                }
-                let secret = crate::generate::token_urlsafe()?;
-                let (meta, key) = self.key_for_write(dir, meta, deadline, &mut notices)?;
-                write_sealed(dir, name.as_str(), &secret, &meta, &key)?;
-                notices.push(first_run_notice(name, &path, &self.key_location(dir)?));
-                Ok(Loaded {
-                    secret,
-                    source: Source::Generated { path },
-                    notices,
-                })
-            }
-        }
+        name: &str,
+        value: &SecretString,
+        force: bool,
+    ) -> Result<(SetOutcome, Vec<Notice>), Error> {
+        lifecycle::set(self, &SecretName::new(name)?, value, force)
     }
 
-    pub(crate) fn metadata(&self, dir: &PrivateDir) -> Result<Option<Metadata>, Error> {
-        let meta = Metadata::load(dir)?;
-        if let Some(meta) = &meta
-            && self.key_source != KeySource::Auto
-            && self.key_source != meta.key_source
-        {
-            return Err(Error::KeySourceConflict {
-                recorded: meta.key_source,
-                requested: self.key_source,
-            });
-        }
-        Ok(meta)
+    /// Generates a new secret for `name` and makes it current; the old one stays available
+    /// as the previous secret for `grace` (more than zero, at most
+    /// [`MAX_GRACE`](crate::MAX_GRACE)). The secret must exist in the vault.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for a grace out of range (checked before anything is
+    /// written), [`Error::NotFound`] when there is no secret to rotate, or any error of
+    /// reading and writing.
+    pub fn rotate(&self, name: &str, grace: Duration) -> Result<Rotated, Error> {
+        lifecycle::rotate(self, &SecretName::new(name)?, grace)
     }
 
-    pub(crate) fn decrypt(
-        &self,
-        dir: &PrivateDir,
-        file: &str,
-        meta: Option<&Metadata>,
-        content: &FileContent,
-        deadline: &Deadline,
-    ) -> Result<SecretString, Error> {
-        let path = dir.join(file);
-        check_owner(&path, content)?;
-        let meta = meta.ok_or_else(|| Error::MetadataMissing {
-            path: path.clone(),
-            metadata: dir.join(crate::metadata::METADATA_FILE),
-        })?;
-        let key = self.cached_key(meta, deadline)?;
-        let plain =
-            seal::open(&content.bytes, &key.key.identity).map_err(|reason| Error::Decrypt {
-                path: path.clone(),
-                reason,
-            })?;
-        let text = std::str::from_utf8(&plain).map_err(|_| Error::Corrupt {
-            path: path.clone(),
-            reason: "the decrypted value is not UTF-8 text".into(),
-        })?;
-        let value = strip(text);
-        if value.is_empty() {
-            return Err(Error::Corrupt {
-                path,
-                reason: "it decrypts to an empty value".into(),
-            });
-        }
-        Ok(secret_string(value))
+    /// Encrypts a legacy plaintext vault file in place, keeping its value. Loads never do
+    /// this: every process that reads the file itself must go through continuum-vault
+    /// first, and only the operator knows when that is so.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::UnsafePath`] for a plaintext file others could read,
+    /// or any error of reading and writing.
+    pub fn migrate(&self, name: &str) -> Result<Migrated, Error> {
+        lifecycle::migrate(self, &SecretName::new(name)?)
     }
 
-    /// The key for `meta`, from this process's cache or else loaded (and then cached).
-    fn cached_key(&self, meta: &Metadata, deadline: &Deadline) -> Result<Arc<CachedKey>, Error> {
-        let mut cache = self
-            .key_cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(cached) = cache.as_ref()
-            && cached.id == meta.id
-            && cached.recipient == meta.recipient
-        {
-            return Ok(cached.clone());
-        }
-        let cached = Arc::new(CachedKey {
-            id: meta.id.clone(),
-            recipient: meta.recipient.clone(),
-            key: self.load_key(meta, deadline)?,
-        });
-        *cache = Some(cached.clone());
-        Ok(cached)
+    /// Reports on the secret `name` without writing anything.
+    ///
+    /// # Errors
+    /// Only [`Error::InvalidName`]; everything else is reported as a [`Problem`](crate::Problem).
+    pub fn status(&self, name: &str) -> Result<Status, Error> {
+        Ok(status::status(self, SecretName::new(name)?))
     }
 
-    /// Caches a key just loaded for writing, and hands it back.
-    fn remember(&self, meta: &Metadata, key: VaultKey) -> VaultKey {
-        let copy = VaultKey {
-            identity: key.identity.clone(),
-        };
-        *self
-            .key_cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(CachedKey {
-            id: meta.id.clone(),
-            recipient: meta.recipient.clone(),
-            key: copy,
-        }));
-        key
+    /// This vault's age recipient (`age1...`): what other hosts add to share secrets with
+    /// it. On a fresh host the vault key and metadata are made first (no secret), with a
+    /// notice.
+    ///
+    /// # Errors
+    /// Any error of making or loading the key.
+    pub fn recipient(&self) -> Result<(String, Vec<Notice>), Error> {
+        recipients::recipient(self)
     }
 
-    /// Loads the key the metadata names, and checks it matches the recorded recipient.
-    pub(crate) fn load_key(&self, meta: &Metadata, deadline: &Deadline) -> Result<VaultKey, Error> {
-        let (key, location) = match meta.key_source {
-            KeySource::Keyring => {
-                let account = keyring::account(&meta.id);
-                let location = format!("OS keyring entry {account:?}");
-                let Some(bytes) = self.keyring.get(&account, deadline)? else {
-                    return Err(Error::IdentityMissing {
-                        vault_id: meta.id.clone(),
-                        service: keyring::SERVICE,
-                        account,
-                    });
-                };
-                let key = std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(VaultKey::parse)
-                    .ok_or_else(|| Error::IdentityInvalid {
-                        location: location.clone(),
-                        detail: "",
-                    })?;
-                (key, location)
-            }
-            KeySource::File | KeySource::Auto => {
-                let path = self.key_file(meta);
-                let key = key::file::read(path.parent().expect("key file has a dir"), &meta.id)?
-                    .ok_or_else(|| Error::KeyFileMissing { path: path.clone() })?;
-                (key, format!("key file {}", path.display()))
-            }
-        };
-        if key.recipient().to_string() != meta.recipient {
-            return Err(Error::IdentityInvalid {
-                location,
-                detail: " (it does not match the recipient recorded in the vault metadata)",
-            });
-        }
-        Ok(key)
+    /// The other recipients every secret is also encrypted to.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] before the vault exists.
+    pub fn recipients(&self) -> Result<Vec<String>, Error> {
+        recipients::list(self)
     }
 
-    pub(crate) fn key_file(&self, meta: &Metadata) -> PathBuf {
-        meta.identity_file
-            .clone()
-            .unwrap_or_else(|| self.key_dir.join(key::file::file_name(&meta.id)))
+    /// Adds a recipient and re-encrypts every secret (and previous secret) to this vault's
+    /// key plus all recipients, so the files can be copied to the other host.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for something that is not an `age1...` recipient, or this
+    /// vault's own.
+    pub fn add_recipient(&self, recipient: &str) -> Result<RecipientsChanged, Error> {
+        recipients::add(self, recipient)
     }
 
-    /// The key to encrypt to: the recorded one, or (first run) a new one, stored and read
-    /// back before anything is encrypted to it. Call with the vault lock held.
-    pub(crate) fn key_for_write(
-        &self,
-        dir: &PrivateDir,
-        meta: Option<Metadata>,
-        deadline: &Deadline,
-        notices: &mut Vec<Notice>,
-    ) -> Result<(Metadata, VaultKey), Error> {
-        if let Some(mut meta) = meta {
-            let key = self.remember(&meta, self.load_key(&meta, deadline)?);
-            Self::drop_expired(dir, &mut meta)?;
-            return Ok((meta, key));
-        }
-        dir.remove_stale_temps()?;
-        let id = crate::metadata::new_id();
-        let key = VaultKey::generate();
-        let recipient = key.recipient().to_string();
-        let meta = match self.key_source {
-            KeySource::Keyring => {
-                self.store_in_keyring(&id, &key, deadline)?;
-                Metadata::new(id, KeySource::Keyring, recipient, None)
-            }
-            KeySource::File => {
-                let path = key::file::create(&self.key_dir, &id, &key)?;
-                Metadata::new(id, KeySource::File, recipient, Some(path))
-            }
-            KeySource::Auto => match self.store_in_keyring(&id, &key, deadline) {
-                Ok(()) => Metadata::new(id, KeySource::Keyring, recipient, None),
-                Err(e) => {
-                    let path = key::file::create(&self.key_dir, &id, &key)?;
-                    notices.push(Notice(format!(
-                        "WARNING: the OS keyring is not usable ({e}).\n\
-                         WARNING: the vault key was written to the key file {} instead (mode 0600).\n\
-                         WARNING: anyone who can read both that file and the vault can decrypt the secret.\n\
-                         WARNING: to harden, run with a Secret Service (e.g. gnome-keyring) unlocked before the first run,\n\
-                         WARNING: and set CONTINUUM_VAULT_KEY_SOURCE=keyring to forbid this fallback.",
-                        path.display()
-                    )));
-                    Metadata::new(id, KeySource::File, recipient, Some(path))
-                }
-            },
-        };
-        meta.store(dir)?;
-        // The key as it will be read from now on, proving it is retrievable.
-        let key = self.remember(&meta, self.load_key(&meta, deadline)?);
-        Ok((meta, key))
+    /// Removes a recipient and re-encrypts every secret without it. (Copies already made
+    /// for that host still open with its key: rotate if it must lose access.)
+    ///
+    /// # Errors
+    /// As [`add_recipient`](Self::add_recipient).
+    pub fn remove_recipient(&self, recipient: &str) -> Result<RecipientsChanged, Error> {
+        recipients::remove(self, recipient)
     }
 
-    pub(crate) fn store_in_keyring(
-        &self,
-        id: &str,
-        key: &VaultKey,
-        deadline: &Deadline,
-    ) -> Result<(), Error> {
-        let account = keyring::account(id);
-        let text = key.to_text();
-        self.keyring.add(&account, text.as_bytes(), deadline)?;
-        match self.keyring.get(&account, deadline)? {
-            Some(back) if back.as_slice() == text.as_bytes() => Ok(()),
-            _ => Err(Error::KeyringUnavailable {
-                reason: "the key just stored could not be read back".into(),
-            }),
-        }
+    /// Moves the vault to another key source: a new key is made there, every file is sealed
+    /// to both keys, the metadata switches, every file is sealed to the new key alone and
+    /// shown to open with it, and only then is the old key removed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for `auto`; any keyring or file error.
+    pub fn rekey(&self, to: crate::KeySource) -> Result<Rekeyed, Error> {
+        recipients::rekey(self, to)
     }
-
-    /// Where this vault's key is, for messages.
-    fn key_location(&self, dir: &PrivateDir) -> Result<String, Error> {
-        Ok(match Metadata::load(dir)? {
-            Some(meta) if meta.key_source == KeySource::Keyring => format!(
-                "this machine's OS keyring (service {:?}, account {:?})",
-                keyring::SERVICE,
-                keyring::account(&meta.id)
-            ),
-            Some(meta) => format!("the key file {}", self.key_file(&meta).display()),
-            None => "an unknown place".into(),
-        })
-    }
-}
-
-/// The stripped value of a file classified as [`Kind::Plaintext`] (valid UTF-8).
-pub(crate) fn plaintext(content: &FileContent) -> &str {
-    strip(std::str::from_utf8(&content.bytes).unwrap_or_default())
-}
-
-/// Seals `secret` to every recipient of the vault and replaces `file` atomically, after
-/// reading the new ciphertext back and decrypting it with the vault key. Call with the
-/// vault lock held.
-pub(crate) fn write_sealed(
-    dir: &PrivateDir,
-    file: &str,
-    secret: &SecretString,
-    meta: &Metadata,
-    key: &VaultKey,
-) -> Result<(), Error> {
-    let sealed = seal::seal(
-        secret.expose_secret().as_bytes(),
-        &meta.all_recipients(dir)?,
-    )
-    .map_err(|reason| Error::Encrypt { reason })?;
-    dir.remove_stale_temps()?;
-    dir.write_atomic_verified(file, &sealed, Replace::Yes, |written| {
-        let back = seal::open(written, &key.identity).map_err(|reason| Error::Encrypt {
-            reason: format!("the new file does not decrypt with the vault key: {reason}"),
-        })?;
-        if back.as_slice() == secret.expose_secret().as_bytes() {
-            Ok(())
-        } else {
-            Err(Error::Encrypt {
-                reason: "the new file decrypts to something else".into(),
-            })
-        }
-    })
-}
-
-pub(crate) fn read_secret(dir: &PrivateDir, file: &str) -> Result<Option<Found>, Error> {
-    Ok(dir.read(file)?.map(|content| {
-        let kind = seal::classify(&content.bytes);
-        Found { content, kind }
-    }))
-}
-
-fn check_owner(path: &std::path::Path, content: &FileContent) -> Result<(), Error> {
-    if content.uid == my_uid() {
-        Ok(())
-    } else {
-        Err(Error::UnsafePath {
-            path: path.to_owned(),
-            problem: Unsafe::ForeignOwner {
-                owner: content.uid,
-                me: my_uid(),
-            },
-        })
-    }
-}
-
-fn first_run_notice(name: &SecretName, path: &std::path::Path, key_location: &str) -> Notice {
-    let what = if name.as_str() == crate::name::DEFAULT_NAME {
-        "JWT secret".to_owned()
-    } else {
-        format!("secret {}", name.as_str())
-    };
-    Notice(format!(
-        "Generated new {what}: {}\n\
-         It is encrypted with this machine's key, held in {key_location}.\n\
-         IMPORTANT: copying this file alone is NOT a backup: it cannot be decrypted without that key.\n\
-         Make a backup that opens without this machine (passphrase or recovery key):\n\
-         \x20 continuum-vault backup {name} --out {name}.backup.age\n\
-         For production: set {var}, or {file_var} for a mounted secret.",
-        path.display(),
-        name = name.as_str(),
-        var = name.env_var(),
-        file_var = name.file_env_var(),
-    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::VaultBuilder;
+    use crate::fs::PrivateDir;
+    use crate::key::keyring::{self, Keyring};
+    use crate::key::{KeySource, VaultKey};
+    use crate::metadata::Metadata;
+    use crate::{Source, seal};
+    use keyring_core::Entry;
+    use secrecy::ExposeSecret;
     use std::collections::HashMap;
     use std::ffi::OsString;
     use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
 
     /// A vault in a temp HOME with an in-memory keyring and only the given variables.
     struct Fixture {
@@ -628,32 +371,57 @@ mod tests {
     }
 
     #[test]
-    fn migrates_plaintext_keeping_the_value() {
+    fn plaintext_is_used_as_is_until_an_explicit_migrate() {
         let f = Fixture::new();
         let dir = f.home.path().join(".continuum");
         std::fs::create_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::write(f.path(), "legacy-value\n").unwrap();
         std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
-        let v = f.vault(KeySource::Auto);
-        let loaded = v.load("jwt_secret").unwrap();
-        assert!(matches!(loaded.source(), Source::Migrated { .. }));
-        assert_eq!(loaded.secret().expose_secret(), "legacy-value");
+        let v = f.vault(KeySource::Keyring);
+        for _ in 0..2 {
+            let loaded = v.load("jwt_secret").unwrap();
+            assert!(matches!(loaded.source(), Source::Plaintext { .. }));
+            assert_eq!(loaded.secret().expose_secret(), "legacy-value");
+            assert!(
+                loaded
+                    .notices()
+                    .iter()
+                    .any(|n| n.0.contains("continuum-vault migrate jwt_secret")),
+                "{:?}",
+                loaded.notices()
+            );
+            assert_eq!(std::fs::read(f.path()).unwrap(), b"legacy-value\n");
+        }
         assert!(
-            loaded
-                .notices()
-                .iter()
-                .any(|n| n.0.contains("would now read ciphertext"))
+            !dir.join(".continuum-vault.json").exists(),
+            "no key is made by a load"
         );
+        assert!(!v.status("jwt_secret").unwrap().healthy);
+        // Writes refuse it: only migrate encrypts it.
+        let err = v
+            .set("jwt_secret", &SecretString::from("legacy-value"), true)
+            .unwrap_err();
+        assert!(matches!(err, Error::PlaintextNotMigrated { .. }), "{err:?}");
+        assert!(v.rotate("jwt_secret", Duration::from_mins(1)).is_err());
+        assert_eq!(std::fs::read(f.path()).unwrap(), b"legacy-value\n");
+
+        let migrated = v.migrate("jwt_secret").unwrap();
+        assert!(migrated.changed);
+        let text: String = migrated.notices.iter().map(|n| n.0.clone()).collect();
+        assert!(text.contains("now gets ciphertext"), "{text}");
+        assert!(text.contains("NOT a backup"), "{text}");
+        assert!(text.contains("continuum-vault backup jwt_secret"), "{text}");
         assert!(
             std::fs::read(f.path())
                 .unwrap()
                 .starts_with(seal::ARMOR_BEGIN)
         );
-        assert_eq!(
-            v.load("jwt_secret").unwrap().secret().expose_secret(),
-            "legacy-value"
-        );
+        let loaded = v.load("jwt_secret").unwrap();
+        assert!(matches!(loaded.source(), Source::Vault { .. }));
+        assert_eq!(loaded.secret().expose_secret(), "legacy-value");
+        assert!(v.status("jwt_secret").unwrap().healthy);
+        assert!(!v.migrate("jwt_secret").unwrap().changed);
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub(crate) fn rotate(vault: &Vault, name: &str, grace: Duration) -> Result<u8, F
 }
 
 pub(crate) fn pubkey(vault: &Vault) -> Result<u8, Failure> {
-    let mut line = vault.recipient()?;
+    let (mut line, notices) = vault.recipient()?;
+    print_notices(&notices);
     line.push('\n');
     write_stdout(line.as_bytes())?;
     Ok(0)
@@ -71,15 +72,25 @@ pub(crate) fn pubkey(vault: &Vault) -> Result<u8, Failure> {
 pub(crate) fn recipients(vault: &Vault, action: RecipientsAction) -> Result<u8, Failure> {
     match action {
         RecipientsAction::Add { recipient } => {
-            let n = vault.add_recipient(&recipient)?;
-            eprintln!("{n} file(s) re-encrypted to this vault's key and {recipient}");
+            let changed = vault.add_recipient(&recipient)?;
+            print_notices(&changed.notices);
+            if changed.resealed > 0 || changed.notices.len() != 1 {
+                eprintln!(
+                    "{} file(s) re-encrypted to this vault's key and {recipient}",
+                    changed.resealed
+                );
+            }
         }
         RecipientsAction::Remove { recipient } => {
-            let n = vault.remove_recipient(&recipient)?;
-            eprintln!(
-                "{n} file(s) re-encrypted without {recipient}; copies it already has still open \
-                 with its key: rotate the secret if it must lose access"
-            );
+            let changed = vault.remove_recipient(&recipient)?;
+            print_notices(&changed.notices);
+            if changed.resealed > 0 || changed.notices.len() != 1 {
+                eprintln!(
+                    "{} file(s) re-encrypted without {recipient}; copies it already has still open \
+                     with its key: rotate the secret if it must lose access",
+                    changed.resealed
+                );
+            }
         }
         RecipientsAction::List => {
             let mut out = String::new();
@@ -94,30 +105,36 @@ pub(crate) fn recipients(vault: &Vault, action: RecipientsAction) -> Result<u8, 
 }
 
 pub(crate) fn rekey(vault: &Vault, to: KeySource) -> Result<u8, Failure> {
-    match vault.rekey(to)? {
-        Some(old) => {
-            eprintln!("the vault key now lives in the {to}; the old key ({old}) was removed");
-        }
-        None => eprintln!("the vault key already lives in the {to}; nothing to do"),
+    let rekeyed = vault.rekey(to)?;
+    print_notices(&rekeyed.notices);
+    match &rekeyed.old {
+        Some(old) => eprintln!(
+            "the vault key now lives in {}; {} file(s) re-encrypted; the old key ({old}) was removed",
+            rekeyed.new, rekeyed.resealed
+        ),
+        None => eprintln!(
+            "the vault key already lives in {}; nothing to do",
+            rekeyed.new
+        ),
     }
     Ok(0)
 }
 
-/// Parses `30d`, `12h`, `90m`, `45s` or a number of seconds.
+pub(crate) fn migrate(vault: &Vault, name: &str) -> Result<u8, Failure> {
+    let migrated = vault.migrate(name)?;
+    print_notices(&migrated.notices);
+    Ok(0)
+}
+
+/// Parses a duration such as `30d`, `12h`, `1h30m`, `2w` or `45s` (humantime's syntax), or
+/// a plain number of seconds. The range is checked by the library, before anything is written.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30d, 12h, 90m or 45s"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("unknown unit in {s:?}: use s, m, h or d")),
-    };
-    Ok(Duration::from_secs(n.saturating_mul(secs)))
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{s:?} is too large"));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 30d, 12h, 1h30m or 2w: {e}"))
 }

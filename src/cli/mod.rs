@@ -1,5 +1,6 @@
 //! The command line: one module per command; errors are printed here, once.
 
+mod exit;
 mod get;
 mod lifecycle;
 mod passphrase;
@@ -126,9 +127,19 @@ enum Command {
         /// The secret's name.
         #[arg(default_value = DEFAULT_SECRET)]
         name: String,
-        /// How long the old secret stays available (e.g. 30d, 12h, 90m, 45s).
+        /// How long the old secret stays available: more than zero, at most 366 days
+        /// (e.g. 30d, 12h, 1h30m, 2w).
         #[arg(long, default_value = "30d", value_parser = lifecycle::parse_duration)]
         grace: std::time::Duration,
+    },
+    /// Encrypt a legacy plaintext secret file in place, keeping its value.
+    ///
+    /// Loads never do this: first make every process that reads the file itself go
+    /// through continuum-vault (`run`, the library or the Python package).
+    Migrate {
+        /// The secret's name.
+        #[arg(default_value = DEFAULT_SECRET)]
+        name: String,
     },
     /// Print this vault's age recipient (for `recipients add` on another host).
     Pubkey,
@@ -208,6 +219,7 @@ pub(crate) fn run() -> ExitCode {
             force,
         ),
         Command::Rotate { name, grace } => lifecycle::rotate(&vault, &name, grace),
+        Command::Migrate { name } => lifecycle::migrate(&vault, &name),
         Command::Pubkey => lifecycle::pubkey(&vault),
         Command::Recipients { action } => lifecycle::recipients(&vault, action),
         Command::Rekey { to } => lifecycle::rekey(
@@ -266,7 +278,7 @@ impl From<Error> for Failure {
 impl Failure {
     fn exit_code(&self) -> u8 {
         match self {
-            Self::Vault(e) => e.exit_code(),
+            Self::Vault(e) => exit::code(e.class()),
             Self::Exec { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
             Self::Exec { .. } => 126,
             Self::Stdin(_) => 1,

@@ -21,8 +21,7 @@ pub(crate) fn run(vault: &Vault, name: &str, force: bool) -> Result<u8, Failure>
         match outcome {
             SetOutcome::Created => "stored",
             SetOutcome::Unchanged => "unchanged: the vault already holds this value",
-            SetOutcome::Replaced =>
-                "replaced: sessions signed with the old value are no longer valid",
+            SetOutcome::Replaced => "replaced",
             _ => "done",
         }
     );

@@ -14,7 +14,10 @@ pub(crate) fn run(vault: &Vault, name: &str, json: bool) -> Result<u8, Failure> 
         human(&status)
     };
     write_stdout(text.as_bytes())?;
-    Ok(status.exit_code)
+    Ok(status
+        .problems
+        .first()
+        .map_or(0, |p| super::exit::code(p.class)))
 }
 
 fn human(s: &continuum_vault::Status) -> String {
@@ -44,6 +47,18 @@ fn human(s: &continuum_vault::Status) -> String {
     );
     let _ = writeln!(out, "vault id:      {}", or_dash(s.vault_id.clone()));
     let _ = writeln!(out, "recipient:     {}", or_dash(s.recipient.clone()));
+    for r in &s.recipients {
+        let _ = writeln!(out, "also sealed to: {r}");
+    }
+    let _ = writeln!(out, "key:           {}", or_dash(s.key_location.clone()));
+    let _ = writeln!(out, "protection:    {}", or_dash(s.protection.clone()));
+    let _ = writeln!(
+        out,
+        "previous:      {}",
+        s.previous_expires
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |t| format!("valid until {t}"))
+    );
     let _ = writeln!(
         out,
         "keyring:       {}",
@@ -58,10 +73,12 @@ fn human(s: &continuum_vault::Status) -> String {
         "healthy:       {}",
         if s.healthy { "yes" } else { "no" }
     );
-    for p in &s.problems {
-        let _ = writeln!(out, "problem:       {}", p.message);
-        if let Some(fix) = &p.fix {
-            let _ = writeln!(out, "  fix:         {fix}");
+    for (label, list) in [("problem:", &s.problems), ("warning:", &s.warnings)] {
+        for p in list {
+            let _ = writeln!(out, "{label:<15}{}", p.message);
+            if let Some(fix) = &p.fix {
+                let _ = writeln!(out, "  fix:         {fix}");
+            }
         }
     }
     out

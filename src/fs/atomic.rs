@@ -45,6 +45,20 @@ impl PrivateDir {
         replace: Replace,
         verify: impl FnOnce(&[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        self.stage(name, bytes, replace, verify)?.commit()
+    }
+
+    /// The first half of an atomic write: the temp file, written, fsynced, read back and
+    /// accepted by `verify`, but not yet renamed over `name`. Several files can be staged
+    /// before any of them replaces its target, so that a full disk or a failed check
+    /// changes nothing; a [`Staged`] dropped without [`Staged::commit`] removes its temp file.
+    pub(crate) fn stage(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        replace: Replace,
+        verify: impl FnOnce(&[u8]) -> Result<(), Error>,
+    ) -> Result<Staged<'_>, Error> {
         let target = self.join(name);
         let write_err = |source: std::io::Error| Error::Write {
             path: target.clone(),
@@ -58,21 +72,20 @@ impl PrivateDir {
             Mode::from_raw_mode(0o600),
         )
         .map_err(|e| write_err(e.into()))?;
+        let staged = Staged {
+            dir: self,
+            temp,
+            target: name.to_owned(),
+            replace,
+            done: false,
+        };
         let mut file = File::from(fd);
-        let result = file
-            .write_all(bytes)
+        file.write_all(bytes)
             .and_then(|()| file.sync_all())
             .map_err(write_err)
             .and_then(|()| read_back(&file, bytes.len()).map_err(write_err))
-            .and_then(|written| verify(&written))
-            .and_then(|()| self.rename(&temp, name, replace).map_err(write_err));
-        drop(file);
-        if result.is_err() {
-            // Best effort: a leftover temp file is also removed by the next write.
-            let _ = rustix::fs::unlinkat(self.fd(), &temp, rustix::fs::AtFlags::empty());
-            return result;
-        }
-        rustix::fs::fsync(self.fd()).map_err(|e| write_err(e.into()))
+            .and_then(|written| verify(&written))?;
+        Ok(staged)
     }
 
     fn rename(&self, from: &str, to: &str, replace: Replace) -> std::io::Result<()> {
@@ -92,12 +105,8 @@ impl PrivateDir {
     /// Removes temp files left by writers that crashed. Call with the vault lock held, so
     /// that no live writer's temp file is among them.
     pub(crate) fn remove_stale_temps(&self) -> Result<(), Error> {
-        let entries =
-            std::fs::read_dir(self.path()).map_err(|e| io_error("list", self.path(), e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| io_error("list", self.path(), e))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
+        for name in self.entries()? {
+            let name = name.as_str();
             if is_temp_name(name) {
                 match rustix::fs::unlinkat(self.fd(), name, rustix::fs::AtFlags::empty()) {
                     Ok(()) | Err(rustix::io::Errno::NOENT) => {}
@@ -115,10 +124,49 @@ impl PrivateDir {
     }
 }
 
-/// Reads the whole file back through its descriptor.
-fn read_back(file: &File, len: usize) -> std::io::Result<Vec<u8>> {
+/// A temp file written and checked, waiting to replace its target.
+#[must_use = "a staged file replaces nothing until it is committed"]
+pub(crate) struct Staged<'a> {
+    dir: &'a PrivateDir,
+    temp: String,
+    target: String,
+    replace: Replace,
+    done: bool,
+}
+
+impl Staged<'_> {
+    /// Renames the temp file over its target and fsyncs the directory.
+    pub(crate) fn commit(mut self) -> Result<(), Error> {
+        let write_err = |source: std::io::Error| Error::Write {
+            path: self.dir.join(&self.target),
+            source,
+        };
+        self.dir
+            .rename(&self.temp, &self.target, self.replace)
+            .map_err(write_err)?;
+        self.done = true;
+        rustix::fs::fsync(self.dir.fd()).map_err(|e| write_err(e.into()))
+    }
+}
+
+impl Drop for Staged<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // Best effort: a leftover temp file is also removed by the next write.
+            let _ = rustix::fs::unlinkat(
+                self.dir.fd(),
+                self.temp.as_str(),
+                rustix::fs::AtFlags::empty(),
+            );
+        }
+    }
+}
+
+/// Reads the whole file back through its descriptor, into a zeroizing buffer: it may be a
+/// key file.
+fn read_back(file: &File, len: usize) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
     use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; len];
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; len]);
     file.read_exact_at(&mut buf, 0)?;
     Ok(buf)
 }

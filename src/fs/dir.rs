@@ -85,6 +85,7 @@ impl PrivateDir {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -96,6 +97,38 @@ impl PrivateDir {
     /// The full path of an entry, for messages.
     pub(crate) fn join(&self, name: &str) -> PathBuf {
         self.path.join(name)
+    }
+
+    /// The names in this directory (UTF-8 ones; `.` and `..` left out), listed through the
+    /// checked descriptor: a directory swapped in at the same path is never what is listed.
+    pub(crate) fn entries(&self) -> Result<Vec<String>, Error> {
+        let list_err = |e: rustix::io::Errno| io_error("list", &self.path, e.into());
+        let mut names = Vec::new();
+        for entry in rustix::fs::Dir::read_from(&self.fd).map_err(list_err)? {
+            let entry = entry.map_err(list_err)?;
+            if let Ok(name) = entry.file_name().to_str()
+                && name != "."
+                && name != ".."
+            {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Sets this directory's mode to 0700 when group or others have any bit; returns the
+    /// old mode when it changed. Call with the vault lock held.
+    pub(crate) fn tighten_self(&self) -> Result<Option<u32>, Error> {
+        let st =
+            rustix::fs::fstat(&self.fd).map_err(|e| io_error("inspect", &self.path, e.into()))?;
+        let mode = mode_bits(st.st_mode);
+        if !super::group_or_other_bits(mode) {
+            return Ok(None);
+        }
+        rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(0o700))
+            .map_err(|e| io_error("change the mode of", &self.path, e.into()))?;
+        Ok(Some(mode))
     }
 
     /// Sets an existing regular file's mode to 0600 (used to tighten loose ciphertext files).

@@ -5,27 +5,14 @@
 //! - [`read`]: capped, `O_NOFOLLOW` reads of regular files owned by this user.
 //! - [`atomic`]: `O_EXCL` temp file, fsync, rename, fsync of the directory.
 //! - [`lock`]: the cross-process lock, waited for until a deadline.
+//! - [`permissions`]: the owner and 0600 checks every private file passes.
 
 pub(crate) mod atomic;
 pub(crate) mod dir;
 pub(crate) mod lock;
+pub(crate) mod permissions;
 pub(crate) mod read;
 
 pub(crate) use dir::PrivateDir;
+pub(crate) use permissions::{check_owner, check_private, group_or_other_bits, mode_bits, my_uid};
 pub(crate) use read::{FileContent, read_followed};
-
-/// Whether a path's permission bits let group or others in at all.
-pub(crate) fn group_or_other_bits(mode: u32) -> bool {
-    mode & 0o077 != 0
-}
-
-/// The effective uid of this process.
-pub(crate) fn my_uid() -> u32 {
-    rustix::process::geteuid().as_raw()
-}
-
-/// The permission bits of an `st_mode` (`u32` on Linux, `u16` on macOS).
-#[allow(clippy::useless_conversion)]
-pub(crate) fn mode_bits(st_mode: rustix::fs::RawMode) -> u32 {
-    u32::from(st_mode) & 0o7777
-}

@@ -15,6 +15,72 @@ use crate::{Error, Unsafe};
 /// The largest file any reader accepts. Secrets and their ciphertexts are far smaller.
 pub(crate) const MAX_FILE_SIZE: u64 = 64 * 1024;
 
+/// Why a capped read refused a file. `fs` speaks in these; the caller decides which
+/// top-level [`Error`] they become (a vault file and a `_FILE` target differ).
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// Opening, inspecting or reading failed.
+    Io(&'static str, std::io::Error),
+    /// Not a regular file (a FIFO, a device, a socket, a directory).
+    NotRegularFile,
+    /// Larger than [`MAX_FILE_SIZE`].
+    TooLarge,
+    /// The file grew while it was read.
+    Grew,
+}
+
+impl ReadError {
+    /// The error for a file of the vault or key dir.
+    fn into_vault_error(self, path: &Path) -> Error {
+        let path = path.to_owned();
+        match self {
+            Self::Io(action, source) => Error::Io {
+                action,
+                path,
+                source,
+            },
+            Self::NotRegularFile => Error::UnsafePath {
+                path,
+                problem: Unsafe::NotRegularFile,
+            },
+            Self::TooLarge => Error::UnsafePath {
+                path,
+                problem: Unsafe::TooLarge {
+                    limit: MAX_FILE_SIZE,
+                },
+            },
+            Self::Grew => Error::Corrupt {
+                path,
+                reason: "the file grew while it was being read".into(),
+            },
+        }
+    }
+
+    /// The error for a file the user named in the variable `var`.
+    pub(crate) fn into_error(self, var: &str, path: &Path) -> Error {
+        match self {
+            Self::Io(_, source) => Error::ReadEnvFile {
+                var: var.to_owned(),
+                path: path.to_owned(),
+                source,
+            },
+            other => other.into_vault_error(path),
+        }
+    }
+
+    /// The error for a file named on the command line (`--in`, `--identity`, ...).
+    pub(crate) fn into_named_error(self, action: &'static str, path: &Path) -> Error {
+        match self {
+            Self::Io(_, source) => Error::Io {
+                action,
+                path: path.to_owned(),
+                source,
+            },
+            other => other.into_vault_error(path),
+        }
+    }
+}
+
 /// A file's bytes and the facts about it that the callers check.
 pub(crate) struct FileContent {
     /// The content; may be a plaintext secret, so it is zeroized on drop.
@@ -45,41 +111,33 @@ impl PrivateDir {
             }
             Err(e) => return Err(io_error("open", &path, e.into())),
         };
-        read_capped(File::from(fd), &path).map(Some)
+        read_capped(File::from(fd))
+            .map(Some)
+            .map_err(|e| e.into_vault_error(&path))
     }
 }
 
 /// Reads a file named by the user (a `*_FILE` variable): links are followed and owner and
 /// mode are not checked (mounted secrets are often root-owned 0644), but it must be a
 /// regular file within the size cap.
-pub(crate) fn read_followed(path: &Path) -> Result<FileContent, std::io::Error> {
+pub(crate) fn read_followed(path: &Path) -> Result<FileContent, ReadError> {
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
-    read_capped(File::from(fd), path).map_err(|e| match e {
-        Error::Io { source, .. } => source,
-        other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
-    })
+    )
+    .map_err(|e| ReadError::Io("open", e.into()))?;
+    read_capped(File::from(fd))
 }
 
-fn read_capped(mut file: File, path: &Path) -> Result<FileContent, Error> {
-    let st = rustix::fs::fstat(&file).map_err(|e| io_error("inspect", path, e.into()))?;
+fn read_capped(mut file: File) -> Result<FileContent, ReadError> {
+    let st = rustix::fs::fstat(&file).map_err(|e| ReadError::Io("inspect", e.into()))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(Error::UnsafePath {
-            path: path.to_owned(),
-            problem: Unsafe::NotRegularFile,
-        });
+        return Err(ReadError::NotRegularFile);
     }
     let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
     if size > MAX_FILE_SIZE {
-        return Err(Error::UnsafePath {
-            path: path.to_owned(),
-            problem: Unsafe::TooLarge {
-                limit: MAX_FILE_SIZE,
-            },
-        });
+        return Err(ReadError::TooLarge);
     }
     // One allocation of the final size (plus one byte to notice growth): the buffer never
     // reallocates, so no unzeroized copy of its content is left behind.
@@ -91,14 +149,11 @@ fn read_capped(mut file: File, path: &Path) -> Result<FileContent, Error> {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error("read", path, e)),
+            Err(e) => return Err(ReadError::Io("read", e)),
         }
     }
     if filled == cap {
-        return Err(Error::Corrupt {
-            path: path.to_owned(),
-            reason: "the file grew while it was being read".into(),
-        });
+        return Err(ReadError::Grew);
     }
     bytes.truncate(filled);
     Ok(FileContent {
@@ -188,6 +243,13 @@ mod tests {
             0,
         )
         .unwrap();
-        assert!(read_followed(&dir.join("fifo")).is_err());
+        assert!(matches!(
+            read_followed(&dir.join("fifo")),
+            Err(ReadError::NotRegularFile)
+        ));
+        assert!(matches!(
+            read_followed(tmp.path()),
+            Err(ReadError::NotRegularFile)
+        ));
     }
 }

@@ -3,14 +3,95 @@
 //! secret files: no links, owned by this user, no group or other bits.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 
-use super::VaultKey;
+use super::{KeyRef, KeyStore, VaultKey};
+use crate::Error;
+use crate::deadline::Deadline;
 use crate::fs::atomic::Replace;
-use crate::fs::{PrivateDir, group_or_other_bits, my_uid};
-use crate::{Error, Unsafe};
+use crate::fs::{PrivateDir, check_private};
+
+/// Key files in one directory, as a place for vault keys.
+pub(crate) struct FileStore {
+    dir: PathBuf,
+}
+
+impl FileStore {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The key file `at` names: the recorded one, else the default place for its id.
+    fn path(&self, at: &KeyRef<'_>) -> PathBuf {
+        at.file
+            .map_or_else(|| self.dir.join(file_name(at.id)), Path::to_path_buf)
+    }
+}
+
+impl KeyStore for FileStore {
+    fn create(
+        &self,
+        id: &str,
+        key: &VaultKey,
+        _deadline: &Deadline,
+    ) -> Result<Option<PathBuf>, Error> {
+        create(&self.dir, id, key).map(Some)
+    }
+
+    fn load(&self, at: &KeyRef<'_>, _deadline: &Deadline) -> Result<VaultKey, Error> {
+        let path = self.path(at);
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        read_file(dir, &path)?.ok_or(Error::KeyFileMissing { path })
+    }
+
+    fn delete(&self, at: &KeyRef<'_>, _deadline: &Deadline) -> Result<(), Error> {
+        let path = self.path(at);
+        let Some(dir) = path.parent().map(PrivateDir::open).transpose()?.flatten() else {
+            return Ok(());
+        };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return Ok(());
+        };
+        match rustix::fs::unlinkat(dir.fd(), name, rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(Error::Write {
+                path,
+                source: e.into(),
+            }),
+        }
+    }
+
+    fn describe(&self, at: &KeyRef<'_>) -> String {
+        format!("the key file {}", self.path(at).display())
+    }
+
+    fn protection(&self, at: &KeyRef<'_>, home: Option<&Path>) -> String {
+        let path = self.path(at);
+        let in_home = home.is_some_and(|h| {
+            let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+            canon(&path).starts_with(canon(h))
+        });
+        if in_home {
+            format!(
+                "the key file {} is in the same home directory as the vault: a backup or copy \
+                 of that home directory can decrypt the secret (`age -d -i`); encryption adds \
+                 nothing over mode 0600 against it. Harden with `continuum-vault rekey --to \
+                 keyring` on a desktop",
+                path.display()
+            )
+        } else {
+            format!(
+                "anyone who can read both the key file {} and the vault can decrypt the secret",
+                path.display()
+            )
+        }
+    }
+}
 
 /// The key file's name for a vault id.
 pub(crate) fn file_name(vault_id: &str) -> String {
@@ -18,30 +99,24 @@ pub(crate) fn file_name(vault_id: &str) -> String {
 }
 
 /// Reads and parses a vault's key file; `Ok(None)` when the file or its dir is missing.
+#[cfg(test)]
 pub(crate) fn read(key_dir: &Path, vault_id: &str) -> Result<Option<VaultKey>, Error> {
+    read_file(key_dir, &key_dir.join(file_name(vault_id)))
+}
+
+/// Reads and parses the key file `path` in `key_dir`; `Ok(None)` when it or its dir is missing.
+fn read_file(key_dir: &Path, path: &Path) -> Result<Option<VaultKey>, Error> {
     let Some(dir) = PrivateDir::open(key_dir)? else {
         return Ok(None);
     };
-    let name = file_name(vault_id);
-    let path = dir.join(&name);
-    let Some(content) = dir.read(&name)? else {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return Ok(None);
     };
-    if content.uid != my_uid() {
-        return Err(Error::UnsafePath {
-            path,
-            problem: Unsafe::ForeignOwner {
-                owner: content.uid,
-                me: my_uid(),
-            },
-        });
-    }
-    if group_or_other_bits(content.mode) {
-        return Err(Error::UnsafePath {
-            path,
-            problem: Unsafe::ReadableByOthers { mode: content.mode },
-        });
-    }
+    let path = dir.join(name);
+    let Some(content) = dir.read(name)? else {
+        return Ok(None);
+    };
+    check_private(&path, &content)?;
     let invalid = |detail| Error::IdentityInvalid {
         location: format!("key file {}", path.display()),
         detail,
@@ -62,7 +137,7 @@ pub(crate) fn create(key_dir: &Path, vault_id: &str, key: &VaultKey) -> Result<P
     let secret = key.to_text();
     let mut text = Zeroizing::new(String::with_capacity(256));
     text.push_str("# created: ");
-    text.push_str(&rfc3339_now());
+    text.push_str(&crate::lifecycle::rfc3339(std::time::SystemTime::now()));
     text.push_str("\n# public key: ");
     text.push_str(&key.recipient().to_string());
     text.push('\n');
@@ -72,50 +147,11 @@ pub(crate) fn create(key_dir: &Path, vault_id: &str, key: &VaultKey) -> Result<P
     Ok(dir.join(&name))
 }
 
-/// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`, as age-keygen writes it.
-fn rfc3339_now() -> String {
-    rfc3339(SystemTime::now())
-}
-
-/// A UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).expect("day in 1..=31");
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).expect("month in 1..=12");
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Unsafe;
     use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(20_418), (2025, 11, 26));
-    }
 
     #[test]
     fn writes_age_keygen_format_and_reads_it_back() {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use keyring_core::{CredentialStore, Entry};
 use zeroize::Zeroizing;
 
+use super::{KeyRef, KeyStore, VaultKey};
 use crate::Error;
 use crate::deadline::Deadline;
 
@@ -78,23 +79,34 @@ impl Keyring {
         }
     }
 
-    /// Stores a new secret under `account`. An existing entry is never overwritten.
+    /// Stores a new secret under `account`, labelled `label` where the store keeps labels
+    /// (Seahorse and Keychain Access show it). An existing entry is never overwritten.
     pub(crate) fn add(
         &self,
         account: &str,
+        label: &str,
         secret: &[u8],
         deadline: &Deadline,
     ) -> Result<(), Error> {
         if self.get(account, deadline)?.is_some() {
-            return Err(Error::KeyringUnavailable {
-                reason: format!("an entry for {account:?} already exists; it was left as it is"),
+            return Err(Error::KeyringEntryExists {
+                account: account.to_owned(),
             });
         }
         let store = self.store(deadline)?;
         let account = account.to_owned();
+        let label = label.to_owned();
         let secret = Zeroizing::new(secret.to_vec());
         on_worker(deadline, move || {
-            entry(&store, &account).and_then(|e| e.set_secret(&secret))
+            let modifiers = std::collections::HashMap::from([("label", label.as_str())]);
+            let labelled =
+                Entry::new_in_store_with_modifiers(&store, SERVICE, &account, &modifiers);
+            let entry = match labelled {
+                // Stores without labels (the unit tests' mock) take the plain entry.
+                Err(keyring_core::Error::NotSupportedByStore(_)) => entry(&store, &account),
+                other => other,
+            };
+            entry.and_then(|e| e.set_secret(&secret))
         })?
         .map_err(|e| unavailable(&e))
     }
@@ -127,6 +139,78 @@ impl Keyring {
         };
         *cached = Some(store.clone());
         Ok(store)
+    }
+}
+
+/// The OS keyring as a place for vault keys: one entry per vault, service
+/// [`SERVICE`], account `vault:<id>`.
+pub(crate) struct KeyringStore {
+    keyring: Keyring,
+    vault_dir: std::path::PathBuf,
+}
+
+impl KeyringStore {
+    pub(crate) fn new(keyring: Keyring, vault_dir: std::path::PathBuf) -> Self {
+        Self { keyring, vault_dir }
+    }
+
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+}
+
+impl KeyStore for KeyringStore {
+    fn create(
+        &self,
+        id: &str,
+        key: &VaultKey,
+        deadline: &Deadline,
+    ) -> Result<Option<std::path::PathBuf>, Error> {
+        let account = account(id);
+        let text = key.to_text();
+        let label = format!(
+            "continuum-vault key for {} (vault {id})",
+            self.vault_dir.display()
+        );
+        self.keyring
+            .add(&account, &label, text.as_bytes(), deadline)?;
+        Ok(None)
+    }
+
+    fn load(&self, at: &KeyRef<'_>, deadline: &Deadline) -> Result<VaultKey, Error> {
+        let account = account(at.id);
+        let Some(bytes) = self.keyring.get(&account, deadline)? else {
+            return Err(Error::IdentityMissing {
+                vault_id: at.id.to_owned(),
+                service: SERVICE,
+                account,
+            });
+        };
+        std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(VaultKey::parse)
+            .ok_or_else(|| Error::IdentityInvalid {
+                location: self.describe(at),
+                detail: "",
+            })
+    }
+
+    fn delete(&self, at: &KeyRef<'_>, deadline: &Deadline) -> Result<(), Error> {
+        self.keyring.delete(&account(at.id), deadline)
+    }
+
+    fn describe(&self, at: &KeyRef<'_>) -> String {
+        format!(
+            "the OS keyring (service {SERVICE:?}, account {:?})",
+            account(at.id)
+        )
+    }
+
+    fn protection(&self, _at: &KeyRef<'_>, _home: Option<&std::path::Path>) -> String {
+        "the key is in the OS keyring, not in the vault's files: a copy of the vault dir \
+         alone cannot decrypt the secret; the keyring's own store is protected by its unlock \
+         (login) password"
+            .into()
     }
 }
 
@@ -208,10 +292,10 @@ mod tests {
     fn add_then_get_and_never_overwrite() {
         let k = mock();
         assert!(k.get("vault:a", &soon()).unwrap().is_none());
-        k.add("vault:a", b"one", &soon()).unwrap();
+        k.add("vault:a", "label", b"one", &soon()).unwrap();
         assert_eq!(&k.get("vault:a", &soon()).unwrap().unwrap()[..], b"one");
-        let err = k.add("vault:a", b"two", &soon()).unwrap_err();
-        assert!(matches!(err, Error::KeyringUnavailable { .. }), "{err:?}");
+        let err = k.add("vault:a", "label", b"two", &soon()).unwrap_err();
+        assert!(matches!(err, Error::KeyringEntryExists { .. }), "{err:?}");
         assert_eq!(&k.get("vault:a", &soon()).unwrap().unwrap()[..], b"one");
     }
 

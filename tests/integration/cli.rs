@@ -3,7 +3,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::env::{TestEnv, is_token_urlsafe_32, mode};
+use crate::support::age;
+use crate::support::env::{Run, TestEnv, is_token_urlsafe_32, mode};
+use crate::support::nobody::{NOBODY, Nobody};
+use crate::support::refusal::assert_refused;
 
 #[test]
 fn first_run_creates_an_armored_0600_file_in_a_0700_dir_and_get_is_stable() {
@@ -61,32 +64,10 @@ fn keyring_key_source_without_a_session_bus_fails_fast_and_writes_nothing() {
 fn go_age_decrypts_a_vault_file_made_with_the_file_key_source() {
     let env = TestEnv::new();
     let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
-    let key = std::fs::read_dir(env.key_dir())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let key = env.key_file();
     assert_eq!(mode(&key), 0o600);
-    let out = env
-        .program(
-            "age",
-            [
-                "-d",
-                "-i",
-                key.to_str().unwrap(),
-                env.secret_path().to_str().unwrap(),
-            ],
-        )
-        .output()
-        .expect("the Go age CLI is installed (apt install age)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(age::decrypt(&env, &key, &env.secret_path())).unwrap(),
         secret,
         "the payload is exactly the secret"
     );
@@ -104,26 +85,7 @@ fn a_vault_file_made_by_go_age_is_read() {
         .unwrap()
         .to_owned();
     std::fs::remove_file(env.secret_path()).unwrap();
-    let out = env
-        .program(
-            "age",
-            [
-                "-a",
-                "-r",
-                &recipient,
-                "-o",
-                env.secret_path().to_str().unwrap(),
-            ],
-        )
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"made-by-go-age\n")?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(out.status.success());
+    age::encrypt_armored(&env, &recipient, &env.secret_path(), b"made-by-go-age\n");
     assert_eq!(env.get(), "made-by-go-age");
 }
 
@@ -181,187 +143,178 @@ fn a_legacy_plaintext_file_is_migrated_keeping_its_value() {
     assert_eq!(env.get(), "legacy-plaintext-secret");
 }
 
-/// Each case prepares a bad vault; the command must fail with `code`, say `needle`, and
-/// leave every file byte-for-byte as it was.
-#[test]
-#[allow(clippy::too_many_lines, reason = "one table of cases")]
-fn refusals_leave_files_byte_for_byte_unchanged() {
-    type Prepare = fn(&TestEnv);
-    let cases: &[(&str, Prepare, i32, &str)] = &[
-        (
-            "plaintext readable by others",
-            |e| {
-                std::fs::write(e.secret_path(), "old\n").unwrap();
-                std::fs::set_permissions(e.secret_path(), std::fs::Permissions::from_mode(0o644))
-                    .unwrap();
-            },
-            4,
-            "chmod 600",
-        ),
-        (
-            "symlink at the secret path",
-            |e| {
-                let target = e.home().join("elsewhere");
-                std::fs::write(&target, "x\n").unwrap();
-                std::fs::remove_file(e.secret_path()).unwrap();
-                std::os::unix::fs::symlink(&target, e.secret_path()).unwrap();
-            },
-            4,
-            "_FILE",
-        ),
-        (
-            "truncated ciphertext",
-            |e| {
-                let bytes = std::fs::read(e.secret_path()).unwrap();
-                std::fs::write(e.secret_path(), &bytes[..bytes.len() / 2]).unwrap();
-            },
-            5,
-            "restore",
-        ),
-        (
-            "corrupt armor",
-            |e| {
-                std::fs::write(
-                    e.secret_path(),
-                    "-----BEGIN AGE ENCRYPTED FILE-----\n!!!!\n",
-                )
-                .unwrap();
-            },
-            5,
-            "restore",
-        ),
-        (
-            "binary garbage",
-            |e| {
-                std::fs::write(e.secret_path(), [0u8, 159, 146, 150]).unwrap();
-            },
-            5,
-            "restore",
-        ),
-        (
-            "key file deleted",
-            |e| {
-                std::fs::remove_dir_all(e.key_dir()).unwrap();
-            },
-            5,
-            "restore",
-        ),
-        (
-            "metadata deleted",
-            |e| {
-                std::fs::remove_file(e.vault_dir().join(".continuum-vault.json")).unwrap();
-            },
-            5,
-            "metadata",
-        ),
-        (
-            "group-writable vault dir",
-            |e| {
-                std::fs::set_permissions(e.vault_dir(), std::fs::Permissions::from_mode(0o770))
-                    .unwrap();
-            },
-            4,
-            "chmod 700",
-        ),
-        (
-            "key file readable by others",
-            |e| {
-                let key = std::fs::read_dir(e.key_dir())
-                    .unwrap()
-                    .next()
-                    .unwrap()
-                    .unwrap()
-                    .path();
-                std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
-            },
-            4,
-            "chmod 600",
-        ),
-        (
-            "FIFO at the secret path",
-            |e| {
-                std::fs::remove_file(e.secret_path()).unwrap();
-                rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    e.secret_path(),
-                    rustix::fs::FileType::Fifo,
-                    rustix::fs::Mode::from_raw_mode(0o600),
-                    0,
-                )
-                .unwrap();
-            },
-            4,
-            "move",
-        ),
-        (
-            "huge file",
-            |e| {
-                std::fs::write(e.secret_path(), vec![b'a'; 1 << 20]).unwrap();
-            },
-            4,
-            "move it away",
-        ),
-    ];
-    for (what, prepare, code, needle) in cases {
-        let env = TestEnv::new();
-        env.run(&["--key-source", "file", "get"]).assert_code(0);
-        prepare(&env);
-        let before = snapshot(&env);
-        for args in [&["get"][..], &["get", "--no-create"], &["status"]] {
-            let run = env.run(args);
-            assert_eq!(run.code(), *code, "{what}: {args:?}\n{}", run.stderr());
-            let said = if args[0] == "status" {
-                run.stdout()
-            } else {
-                run.stderr()
-            };
-            assert!(
-                said.contains(needle),
-                "{what}: {args:?} does not say {needle:?}:\n{said}"
-            );
-            assert_eq!(snapshot(&env), before, "{what}: {args:?} changed the files");
-        }
-        // `set` without --force never replaces what it cannot vouch for either.
-        let run = env.run_with_input(&["set"], b"replacement\n");
-        assert_ne!(run.code(), 0, "{what}: set succeeded");
-        assert_eq!(snapshot(&env), before, "{what}: set changed the files");
-    }
+/// A bad vault, and how the commands must refuse it.
+struct Refusal {
+    what: &'static str,
+    /// Spoils a vault made by a first run.
+    prepare: fn(&TestEnv),
+    /// The exit code of `get`, `get --no-create` and `status`, which say `needle`.
+    code: i32,
+    needle: &'static str,
+    /// The exit code of `set` without `--force`, which says `set_needle`.
+    set_code: i32,
+    set_needle: &'static str,
 }
 
-/// Every file under HOME (following nothing), with its mode and content.
-fn snapshot(env: &TestEnv) -> Vec<(String, u32, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![env.home().to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-            let name = entry.path().display().to_string();
-            if meta.is_dir() {
-                stack.push(entry.path());
-                out.push((name, meta.permissions().mode(), Vec::new()));
-            } else if meta.file_type().is_symlink() {
-                out.push((
-                    name,
-                    0,
-                    std::fs::read_link(entry.path())
-                        .unwrap()
-                        .into_os_string()
-                        .into_encoded_bytes(),
-                ));
-            } else if meta.is_file() {
-                out.push((
-                    name,
-                    meta.permissions().mode(),
-                    std::fs::read(entry.path()).unwrap(),
-                ));
-            } else {
-                out.push((name, meta.permissions().mode(), b"special".to_vec()));
-            }
-        }
+const REFUSALS: &[Refusal] = &[
+    Refusal {
+        what: "plaintext readable by others",
+        prepare: |e| {
+            std::fs::write(e.secret_path(), "old\n").unwrap();
+            std::fs::set_permissions(e.secret_path(), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+        },
+        code: 4,
+        needle: "chmod 600",
+        set_code: 7,
+        set_needle: "--force",
+    },
+    Refusal {
+        what: "symlink at the secret path",
+        prepare: |e| {
+            let target = e.home().join("elsewhere");
+            std::fs::write(&target, "x\n").unwrap();
+            std::fs::remove_file(e.secret_path()).unwrap();
+            std::os::unix::fs::symlink(&target, e.secret_path()).unwrap();
+        },
+        code: 4,
+        needle: "_FILE",
+        set_code: 4,
+        set_needle: "_FILE",
+    },
+    Refusal {
+        what: "truncated ciphertext",
+        prepare: |e| {
+            let bytes = std::fs::read(e.secret_path()).unwrap();
+            std::fs::write(e.secret_path(), &bytes[..bytes.len() / 2]).unwrap();
+        },
+        code: 5,
+        needle: "restore",
+        set_code: 7,
+        set_needle: "--force",
+    },
+    Refusal {
+        what: "corrupt armor",
+        prepare: |e| {
+            std::fs::write(
+                e.secret_path(),
+                "-----BEGIN AGE ENCRYPTED FILE-----\n!!!!\n",
+            )
+            .unwrap();
+        },
+        code: 5,
+        needle: "restore",
+        set_code: 7,
+        set_needle: "--force",
+    },
+    Refusal {
+        what: "binary garbage",
+        prepare: |e| {
+            std::fs::write(e.secret_path(), [0u8, 159, 146, 150]).unwrap();
+        },
+        code: 5,
+        needle: "restore",
+        set_code: 7,
+        set_needle: "--force",
+    },
+    Refusal {
+        what: "key file deleted",
+        prepare: |e| {
+            std::fs::remove_dir_all(e.key_dir()).unwrap();
+        },
+        code: 5,
+        needle: "restore",
+        set_code: 7,
+        set_needle: "--force",
+    },
+    Refusal {
+        what: "metadata deleted",
+        prepare: |e| {
+            std::fs::remove_file(e.vault_dir().join(".continuum-vault.json")).unwrap();
+        },
+        code: 5,
+        needle: "metadata",
+        set_code: 7,
+        set_needle: "--force",
+    },
+    Refusal {
+        what: "group-writable vault dir",
+        prepare: |e| {
+            std::fs::set_permissions(e.vault_dir(), std::fs::Permissions::from_mode(0o770))
+                .unwrap();
+        },
+        code: 4,
+        needle: "chmod 700",
+        set_code: 4,
+        set_needle: "chmod 700",
+    },
+    Refusal {
+        what: "key file readable by others",
+        prepare: |e| {
+            let key = e.key_file();
+            std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        },
+        code: 4,
+        needle: "chmod 600",
+        set_code: 4,
+        set_needle: "chmod 600",
+    },
+    Refusal {
+        what: "FIFO at the secret path",
+        prepare: |e| {
+            std::fs::remove_file(e.secret_path()).unwrap();
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                e.secret_path(),
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )
+            .unwrap();
+        },
+        code: 4,
+        needle: "move",
+        set_code: 4,
+        set_needle: "move",
+    },
+    Refusal {
+        what: "huge file",
+        prepare: |e| {
+            std::fs::write(e.secret_path(), vec![b'a'; 1 << 20]).unwrap();
+        },
+        code: 4,
+        needle: "move it away",
+        set_code: 7,
+        set_needle: "--force",
+    },
+];
+
+/// Each case spoils a vault; every command must refuse it with its exit code, say what is
+/// wrong with a hint, and leave every file byte-for-byte as it was.
+#[test]
+fn refusals_leave_files_byte_for_byte_unchanged() {
+    for case in REFUSALS {
+        let env = TestEnv::new();
+        env.run(&["--key-source", "file", "get"]).assert_code(0);
+        (case.prepare)(&env);
+        assert_refused(
+            case.what,
+            env.home(),
+            &[&["get"], &["get", "--no-create"], &["status"]],
+            case.code,
+            case.needle,
+            &env,
+        );
+        // `set` without --force never replaces what it cannot vouch for either.
+        assert_refused(
+            case.what,
+            env.home(),
+            &[&["set"]],
+            case.set_code,
+            case.set_needle,
+            &env,
+        );
     }
-    out.sort();
-    out
 }
 
 #[test]
@@ -397,31 +350,32 @@ fn no_create_exits_3_and_creates_nothing() {
 }
 
 #[test]
-fn run_execs_the_command_with_the_secret_in_its_variable() {
+fn run_gives_the_child_the_file_value_in_the_variable_and_not_the_file_variable() {
     let mut env = TestEnv::new();
-    let secret = env.get();
-    env.set("CONTINUUM_JWT_SECRET_FILE", "/nonexistent");
+    let mounted = env.home().join("mounted");
+    std::fs::write(&mounted, "\n  from-the-mounted-file \n").unwrap();
+    env.set("CONTINUUM_JWT_SECRET_FILE", mounted.to_str().unwrap());
+    // Empty counts as unset, so the `_FILE` variable is the source and `run` reaches exec.
     env.set("CONTINUUM_JWT_SECRET", "");
-    // The child sees the variable and not the _FILE one; argv carries no secret.
-    let run = env.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf '%s|%s' \"$CONTINUUM_JWT_SECRET\" \"${CONTINUUM_JWT_SECRET_FILE-unset}\"",
-    ]);
-    // The _FILE variable points nowhere, so resolution fails before exec: exit 3.
-    run.assert_code(3);
+    let run = env
+        .run_sh("printf '%s|%s' \"$CONTINUUM_JWT_SECRET\" \"${CONTINUUM_JWT_SECRET_FILE-unset}\"");
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout(),
+        "from-the-mounted-file|unset",
+        "the child sees the stripped value in the variable, and no `_FILE` variable"
+    );
+    assert!(!env.vault_dir().exists(), "a `_FILE` source writes nothing");
+}
+
+#[test]
+fn run_execs_the_command_with_the_secret_in_its_variable() {
+    let env = TestEnv::new();
+    let secret = env.get();
     let mut env2 = TestEnv::new();
     let secret2 = env2.get();
     env2.set("OTHER", "kept");
-    let run = env2.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf '%s|%s' \"$CONTINUUM_JWT_SECRET\" \"$OTHER\"",
-    ]);
+    let run = env2.run_sh("printf '%s|%s' \"$CONTINUUM_JWT_SECRET\" \"$OTHER\"");
     run.assert_code(0);
     assert_eq!(run.stdout(), format!("{secret2}|kept"));
     assert_ne!(secret, secret2, "two HOMEs, two secrets");
@@ -494,21 +448,9 @@ fn the_cli_is_not_dumpable_but_what_run_execs_is() {
     if !crate::support::env::root_or_skip("the_cli_is_not_dumpable_but_what_run_execs_is") {
         return;
     }
-    let env = TestEnv::new();
-    let nobody_home = crate::support::env::nobody_home();
-    let mut child = env
-        .program(
-            "setpriv",
-            [
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                crate::support::env::BIN,
-                "set",
-            ],
-        )
-        .env("HOME", nobody_home.path())
-        .env("XDG_CONFIG_HOME", nobody_home.path().join(".config"))
+    let nobody = Nobody::new();
+    let mut child = nobody
+        .cmd(&["set"])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -523,32 +465,12 @@ fn the_cli_is_not_dumpable_but_what_run_execs_is() {
     );
 
     // `run` execs: the child program gets the default (dumpable) back.
-    let out = env
-        .program(
-            "setpriv",
-            [
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                crate::support::env::BIN,
-                "run",
-                "--",
-                "sh",
-                "-c",
-                "stat -c %u /proc/$$/status",
-            ],
-        )
-        .env("HOME", nobody_home.path())
-        .env("XDG_CONFIG_HOME", nobody_home.path().join(".config"))
+    let run = Run(nobody
+        .cmd(&["run", "--", "sh", "-c", "stat -c %u /proc/$$/status"])
         .env("CONTINUUM_JWT_SECRET", "given")
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65534");
+        .unwrap());
+    assert_eq!(run.assert_code(0).stdout(), format!("{NOBODY}\n"));
 }
 
 /// Waits until the process is asleep (blocked reading stdin) and returns its /proc owner.

@@ -66,9 +66,9 @@ use rand::TryRng;
 const DEFAULT_CASES: u32 = 256;
 /// What `Vault` reads at most (`continuum_vault::MAX_FILE_SIZE`).
 const MAX: usize = 64 * 1024;
-/// Plaintext values up to this size are always migrated: armored, they fit in [`MAX`].
+/// Plaintext values up to this size would still fit in [`MAX`] once sealed (`migrate`).
 const MIGRATES: usize = 46 * 1024;
-/// Plaintext values from this size on are always refused: armored, they would not fit.
+/// Plaintext values from this size on would not (a load still uses them as they are).
 const REFUSED: usize = 49 * 1024;
 /// Python's `str.isspace()` characters, all of them.
 const PYTHON_SPACE: &[char] = &[
@@ -198,7 +198,7 @@ impl Expect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Outcome {
     Decrypted,
-    Migrated,
+    Plaintext,
     Generated,
     Refused(u8),
 }
@@ -225,19 +225,12 @@ fn check(fx: &Fixture, bytes: &[u8], existing: bool) -> Result<Outcome, TestCase
                     prop_assert_eq!(&std::fs::read(&fx.path).unwrap(), bytes, "a read wrote");
                     Ok(Outcome::Decrypted)
                 }
-                (Source::Migrated { .. }, Expect::Plaintext(want)) if want.len() < REFUSED => {
-                    prop_assert_eq!(value, want.as_str(), "migrated another value");
-                    let now = std::fs::read(&fx.path).unwrap();
-                    prop_assert!(now.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----\n"));
-                    let again = fx.vault.load_existing("jwt_secret");
-                    let again = again.map_err(|e| TestCaseError::fail(e.to_string()))?;
-                    let decrypted = matches!(again.source(), Source::Vault { .. });
-                    prop_assert!(
-                        decrypted,
-                        "the migrated file is not read back from the vault"
-                    );
-                    prop_assert_eq!(again.secret().expose_secret(), want.as_str());
-                    Ok(Outcome::Migrated)
+                (Source::Plaintext { .. }, Expect::Plaintext(want)) => {
+                    // A legacy plaintext file is used as it is and never rewritten by a load.
+                    prop_assert_eq!(value, want.as_str(), "read another value");
+                    prop_assert_eq!(&std::fs::read(&fx.path).unwrap(), bytes, "a read wrote");
+                    prop_assert_eq!(fx.listing(), listing, "a read changed the directory");
+                    Ok(Outcome::Plaintext)
                 }
                 (Source::Generated { .. }, Expect::Empty) if !existing => {
                     prop_assert_eq!(value.len(), 43, "not a token_urlsafe(32)");
@@ -257,7 +250,6 @@ fn check(fx: &Fixture, bytes: &[u8], existing: bool) -> Result<Outcome, TestCase
                 Expect::Encrypted | Expect::Garbage => 5,
                 Expect::Empty if existing => 3,
                 // Too large to store once encrypted: refused, the plaintext left as it is.
-                Expect::Plaintext(value) if value.len() > MIGRATES => 1,
                 Expect::Empty | Expect::Plaintext(_) => {
                     return Err(TestCaseError::fail(format!(
                         "error for content expected as {}: {e} (exit {code})",
@@ -573,7 +565,7 @@ fn the_file_reader_never_panics_and_refuses_without_writing() {
     result.expect("fuzz run");
     // Every path was reached in a default run.
     let outcomes = outcomes.into_inner();
-    for needed in [Outcome::Decrypted, Outcome::Migrated, Outcome::Refused(5)] {
+    for needed in [Outcome::Decrypted, Outcome::Plaintext, Outcome::Refused(5)] {
         assert!(
             outcomes.contains_key(&needed) || cases < DEFAULT_CASES,
             "no case ended as {needed:?}: {outcomes:?}"

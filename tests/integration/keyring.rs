@@ -3,6 +3,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::support::age;
 use crate::support::env::{TestEnv, is_token_urlsafe_32};
 use crate::support::keyring::{BareBus, SecretService};
 
@@ -85,24 +86,10 @@ fn go_age_decrypts_with_the_identity_from_the_keyring() {
         .stdout;
     let key_file = env.home().join("exported.key");
     std::fs::write(&key_file, &identity).unwrap();
-    let out = env
-        .program(
-            "age",
-            [
-                "-d",
-                "-i",
-                key_file.to_str().unwrap(),
-                env.secret_path().to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_eq!(
+        String::from_utf8(age::decrypt(&env, &key_file, &env.secret_path())).unwrap(),
+        secret
     );
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), secret);
 }
 
 #[test]

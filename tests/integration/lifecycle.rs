@@ -1,31 +1,39 @@
 //! Backup and restore, rotation with a previous secret, sharing across hosts, rekey.
 
-use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::env::{TestEnv, is_token_urlsafe_32, mode};
+use crate::support::age;
+use crate::support::env::{Run, TestEnv, is_token_urlsafe_32, mode};
 use crate::support::keyring::SecretService;
+use crate::support::tree::{snapshot, temp_files};
 
-/// Makes an age identity file with the Go `age-keygen` and returns (path, recipient).
-fn age_keygen(env: &TestEnv, file: &str) -> (std::path::PathBuf, String) {
+/// An age identity file `file` in HOME made by the Go `age-keygen`, and its recipient.
+fn age_keygen(env: &TestEnv, file: &str) -> (PathBuf, String) {
     let path = env.home().join(file);
-    let out = env
-        .program("age-keygen", ["-o", path.to_str().unwrap()])
-        .output()
-        .expect("age-keygen (apt install age)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&path).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_owned();
+    let recipient = age::keygen(env, &path);
     (path, recipient)
+}
+
+/// `backup --out OUT --recipient RECIPIENT`.
+fn backup_to(env: &TestEnv, out: &Path, recipient: &str) -> Run {
+    env.run(&[
+        "backup",
+        "--out",
+        out.to_str().unwrap(),
+        "--recipient",
+        recipient,
+    ])
+}
+
+/// `restore [EXTRA...] --in BACKUP --identity KEY`.
+fn restore_from(env: &TestEnv, backup: &Path, key: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["restore"];
+    args.extend_from_slice(extra);
+    args.extend(["--in", backup.to_str().unwrap()]);
+    args.extend(["--identity", key.to_str().unwrap()]);
+    env.run(&args)
 }
 
 #[test]
@@ -34,48 +42,24 @@ fn a_recipient_backup_opens_with_go_age_to_the_documented_json() {
     let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
     let (key, recipient) = age_keygen(&env, "recovery.key");
     let out = env.home().join("backup.age");
-    env.run(&[
-        "backup",
-        "--out",
-        out.to_str().unwrap(),
-        "--recipient",
-        &recipient,
-    ])
-    .assert_code(0);
+    backup_to(&env, &out, &recipient).assert_code(0);
     assert_eq!(mode(&out), 0o600);
     assert!(
         std::fs::read(&out)
             .unwrap()
             .starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
     );
-    let opened = env
-        .program(
-            "age",
-            ["-d", "-i", key.to_str().unwrap(), out.to_str().unwrap()],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        opened.status.success(),
-        "{}",
-        String::from_utf8_lossy(&opened.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&opened.stdout).unwrap();
+    let opened = age::decrypt(&env, &key, &out);
+    let json: serde_json::Value = serde_json::from_slice(&opened).unwrap();
     assert_eq!(json["format"], "continuum-vault-backup");
     assert_eq!(json["version"], 1);
     assert_eq!(json["name"], "jwt_secret");
     assert_eq!(json["current"], secret.as_str());
     assert!(json.get("previous").is_none());
     // Never overwritten.
-    env.run(&[
-        "backup",
-        "--out",
-        out.to_str().unwrap(),
-        "--recipient",
-        &recipient,
-    ])
-    .assert_code(7)
-    .assert_stderr_has("never overwritten");
+    backup_to(&env, &out, &recipient)
+        .assert_code(7)
+        .assert_stderr_has("never overwritten");
 }
 
 #[test]
@@ -138,96 +122,93 @@ fn restore_refuses_to_clobber_a_different_value_without_force_and_keeps_it_as_pr
     let old = env.run(&["--key-source", "file", "get"]).stdout_line();
     let (key, recipient) = age_keygen(&env, "k");
     let out = env.home().join("b.age");
-    env.run(&[
-        "backup",
-        "--out",
-        out.to_str().unwrap(),
-        "--recipient",
-        &recipient,
-    ])
-    .assert_code(0);
+    backup_to(&env, &out, &recipient).assert_code(0);
     env.run_with_input(&["set", "--force"], b"changed-since-backup")
         .assert_code(0);
     let before = std::fs::read(env.secret_path()).unwrap();
-    env.run(&[
-        "restore",
-        "--in",
-        out.to_str().unwrap(),
-        "--identity",
-        key.to_str().unwrap(),
-    ])
-    .assert_code(7)
-    .assert_stderr_has("--force");
+    restore_from(&env, &out, &key, &[])
+        .assert_code(7)
+        .assert_stderr_has("--force");
     assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
-    env.run(&[
-        "restore",
-        "--in",
-        out.to_str().unwrap(),
-        "--identity",
-        key.to_str().unwrap(),
-        "--force",
-    ])
-    .assert_code(0);
+    restore_from(&env, &out, &key, &["--force"]).assert_code(0);
     assert_eq!(env.get(), old);
     // The replaced value was not lost: it is the previous secret.
-    let run = env.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
-    ]);
+    let run = env.run_sh("printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"");
     assert_eq!(run.assert_code(0).stdout(), "changed-since-backup");
     // A backup of another name is refused.
-    env.run(&[
-        "restore",
-        "other_secret",
-        "--in",
-        out.to_str().unwrap(),
-        "--identity",
-        key.to_str().unwrap(),
-    ])
-    .assert_code(5)
-    .assert_stderr_has("not of");
+    restore_from(&env, &out, &key, &["other_secret"])
+        .assert_code(5)
+        .assert_stderr_has("not of");
+}
+
+/// The previous secret and its expiry, as `run` hands them to a server.
+const BOTH: &str =
+    "printf '%s %s' \"$CONTINUUM_JWT_SECRET\" \"${CONTINUUM_JWT_SECRET_PREVIOUS-gone}\"";
+
+/// Seconds since the Unix epoch, as the vault records expiries.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[test]
 fn rotation_keeps_the_previous_secret_until_its_window_ends() {
     let env = TestEnv::new();
+    let meta_path = env.vault_dir().join(".continuum-vault.json");
     let old = env.run(&["--key-source", "file", "get"]).stdout_line();
-    let run = env.run(&["rotate", "--grace", "2s"]);
+    let before = now_secs();
+    let run = env.run(&["rotate", "--grace", "1h"]);
+    let after = now_secs();
     run.assert_code(0)
         .assert_stderr_has("previous")
         .assert_stderr_has("stop working");
     let new = env.get();
     assert!(is_token_urlsafe_32(&new));
     assert_ne!(new, old);
-    let both = env.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf '%s %s' \"$CONTINUUM_JWT_SECRET\" \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
-    ]);
-    assert_eq!(both.assert_code(0).stdout(), format!("{new} {old}"));
-    std::thread::sleep(Duration::from_secs(3));
-    let after = env.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf '%s %s' \"$CONTINUUM_JWT_SECRET\" \"${CONTINUUM_JWT_SECRET_PREVIOUS-gone}\"",
-    ]);
-    assert_eq!(after.assert_code(0).stdout(), format!("{new} gone"));
-    // Expired previous secrets are dropped by the next write.
+    // The record says when the window ends: one hour after the rotation.
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    let expires = meta["previous"]["jwt_secret"]["expires"].as_u64().unwrap();
     assert!(
-        env.vault_dir().join("jwt_secret_previous").exists(),
-        "reads never write"
+        (before + 3600..=after + 3600).contains(&expires),
+        "expires {expires}, rotated between {before} and {after}"
     );
-    env.run_with_input(&["set"], new.as_bytes()).assert_code(0);
-    env.run(&["rotate", "--grace", "1h"]).assert_code(0);
-    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
-    assert!(meta.contains("\"previous\""), "{meta}");
+    let both = env.run(&["run", "--", "sh", "-c", BOTH]);
+    assert_eq!(both.assert_code(0).stdout(), format!("{new} {old}"));
+
+    // The window has ended: the record is what the rotation wrote, with an expiry in the
+    // past, as a vault left alone past its window has it.
+    meta["previous"]["jwt_secret"]["expires"] = (before - 1).into();
+    std::fs::write(
+        &meta_path,
+        format!("{}\n", serde_json::to_string_pretty(&meta).unwrap()),
+    )
+    .unwrap();
+    let on_disk = snapshot(&env.vault_dir());
+    let after_window = env.run(&["run", "--", "sh", "-c", BOTH]);
+    assert_eq!(after_window.assert_code(0).stdout(), format!("{new} gone"));
+    assert_eq!(env.get(), new);
+    assert_eq!(snapshot(&env.vault_dir()), on_disk, "reads never write");
+    assert!(env.vault_dir().join("jwt_secret_previous").exists());
+
+    // The next write (here: another secret, which keeps no previous value of its own)
+    // drops the expired file and its record.
+    env.run_with_input(&["set", "api_key"], b"another-secret\n")
+        .assert_code(0);
+    assert!(
+        !env.vault_dir().join("jwt_secret_previous").exists(),
+        "the expired previous file is gone"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    assert_eq!(
+        meta.get("previous"),
+        None,
+        "the expired record is gone: {meta}"
+    );
+    assert_eq!(env.get(), new, "the current secret is untouched");
 }
 
 #[test]
@@ -273,13 +254,7 @@ fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
             old_seen += 1;
         } else {
             assert!(is_token_urlsafe_32(&now), "{now:?}");
-            let prev = env.run(&[
-                "run",
-                "--",
-                "sh",
-                "-c",
-                "printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
-            ]);
+            let prev = env.run_sh("printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"");
             assert_eq!(
                 prev.assert_code(0).stdout(),
                 current,
@@ -294,17 +269,7 @@ fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
     );
     // Leftover temp files go with the next write.
     env.run(&["rotate"]).assert_code(0);
-    let temps = std::fs::read_dir(env.vault_dir())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .contains(".tmp.")
-        })
-        .count();
-    assert_eq!(temps, 0);
+    assert_eq!(temp_files(&env.vault_dir()), Vec::<String>::new());
 }
 
 #[test]
@@ -343,15 +308,10 @@ fn the_simplest_multi_host_path_is_get_piped_into_set() {
     let a = TestEnv::new();
     let b = TestEnv::new();
     let secret = a.run(&["--key-source", "file", "get"]).stdout_line();
-    let mut set = b
-        .cmd(["--key-source", "file", "set"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let get = a.cmd(["get"]).output().unwrap();
-    set.stdin.take().unwrap().write_all(&get.stdout).unwrap();
-    assert!(set.wait().unwrap().success());
+    let get = a.run(&["get"]);
+    get.assert_code(0);
+    b.run_with_input(&["--key-source", "file", "set"], get.stdout().as_bytes())
+        .assert_code(0);
     assert_eq!(b.get(), secret);
 }
 
@@ -371,13 +331,7 @@ fn rekey_moves_the_key_from_the_file_to_the_keyring_and_back() {
         .assert_stderr_has("was removed");
     assert_eq!(key_files(), 0, "the old key file is gone");
     assert_eq!(env.get(), current);
-    let prev = env.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"",
-    ]);
+    let prev = env.run_sh("printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"");
     assert_eq!(prev.stdout(), secret, "the previous secret moved too");
     let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
     assert!(meta.contains("\"keyring\""), "{meta}");
@@ -453,14 +407,7 @@ fn a_restore_killed_at_any_moment_leaves_the_old_or_the_restored_secret() {
     let backed_up = env.run(&["--key-source", "file", "get"]).stdout_line();
     let (key, recipient) = age_keygen(&env, "k");
     let backup = env.home().join("b.age");
-    env.run(&[
-        "backup",
-        "--out",
-        backup.to_str().unwrap(),
-        "--recipient",
-        &recipient,
-    ])
-    .assert_code(0);
+    backup_to(&env, &backup, &recipient).assert_code(0);
     let restore = [
         "restore",
         "--in",

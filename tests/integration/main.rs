@@ -1,6 +1,7 @@
 //! Integration tests of `continuum-vault`: the real binary in a scrubbed environment, and a
 //! real Secret Service (gnome-keyring on a private bus) for everything about the keyring.
 
+mod backup_restore;
 mod cli;
 mod faults;
 mod fuzz;
@@ -11,3 +12,4 @@ mod memory;
 mod smoke_secret_service;
 mod strace;
 mod support;
+mod transcripts;

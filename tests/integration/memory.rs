@@ -56,6 +56,7 @@ use continuum_vault::{KeySource, SetOutcome, Source, Vault};
 use rand::TryRng;
 use zeroize::Zeroizing;
 
+use crate::support::age;
 use crate::support::env::{BIN, TestEnv, is_token_urlsafe_32, root_or_skip};
 
 /// Set in the child: the HOME whose vault it works on.
@@ -641,16 +642,7 @@ fn the_cli_backup_path_leaves_exactly_the_known_age_chunk() {
     env.run_with_input(&["--key-source", "file", "set"], secret.as_bytes())
         .assert_code(0);
     let key = env.home().join("backup.key");
-    let out = env
-        .program("age-keygen", ["-o", key.to_str().expect("UTF-8")])
-        .output()
-        .expect("age-keygen is installed (apt install age)");
-    assert!(out.status.success());
-    let text = std::fs::read_to_string(&key).expect("identity file");
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .expect("public key line");
+    let recipient = age::keygen(&env, &key);
     let backup = env.home().join("b.age");
     let args = format!("backup --out {} --recipient {recipient}", backup.display());
     let scan = measure_cli(&env, &args, "", &[Needle::secret(&secret)]);
@@ -722,4 +714,28 @@ fn children_of(pid: u32) -> Vec<u32> {
         }
     }
     out
+}
+
+/// The passphrase of `backup --passphrase-file` is read into one zeroizing buffer (no
+/// `BufReader` or growing `String` in between): once the CLI has returned from `main`, no
+/// copy of it is left.
+#[test]
+fn the_cli_passphrase_file_path_leaves_no_copy_of_the_passphrase() {
+    if !root_or_skip("the_cli_passphrase_file_path_leaves_no_copy_of_the_passphrase") {
+        return;
+    }
+    let env = TestEnv::new();
+    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let passphrase = random_secret(64);
+    let file = env.home().join("pass");
+    std::fs::write(&file, format!("{passphrase}\nnot part of it\n")).expect("write pass");
+    let backup = env.home().join("b.age");
+    let args = format!(
+        "backup --out {} --passphrase-file {}",
+        backup.display(),
+        file.display()
+    );
+    let scan = measure_cli(&env, &args, "", &[Needle::secret(&passphrase)]);
+    assert!(backup.exists(), "no backup was written");
+    scan.assert_clean("cli backup --passphrase-file");
 }

@@ -82,6 +82,21 @@ impl TestEnv {
         self.home.join(".config/continuum-vault")
     }
 
+    /// The one key file in [`key_dir`](Self::key_dir) (file key source).
+    pub(crate) fn key_file(&self) -> PathBuf {
+        let mut keys: Vec<PathBuf> = std::fs::read_dir(self.key_dir())
+            .expect("the key dir")
+            .map(|e| e.expect("list the key dir").path())
+            .collect();
+        assert_eq!(keys.len(), 1, "one key file: {keys:?}");
+        keys.pop().expect("one key file")
+    }
+
+    /// `continuum-vault run -- sh -c SCRIPT`: what a server started by `run` sees.
+    pub(crate) fn run_sh(&self, script: &str) -> Run {
+        self.run(&["run", "--", "sh", "-c", script])
+    }
+
     /// The binary with exactly this environment.
     pub(crate) fn cmd<I, S>(&self, args: I) -> Command
     where
@@ -112,20 +127,7 @@ impl TestEnv {
 
     /// Runs the binary with `input` on standard input.
     pub(crate) fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn continuum-vault");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input)
-            .expect("write stdin");
-        Run(child.wait_with_output().expect("wait"))
+        feed(self.cmd(args), input)
     }
 
     /// `get`, asserting success, returning the printed secret.
@@ -134,6 +136,21 @@ impl TestEnv {
         run.assert_code(0);
         run.stdout_line()
     }
+}
+
+/// Runs `cmd` with `input` on standard input and collects its output. A command that exits
+/// without reading all of it (a refusal, a usage error) is fine: that is a broken pipe.
+pub(crate) fn feed(mut cmd: Command, input: &[u8]) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Err(e) = child.stdin.take().expect("stdin").write_all(input) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
+    Run(child.wait_with_output().expect("wait"))
 }
 
 /// A finished run with assertions that print everything on failure.

@@ -3,8 +3,11 @@
 //! Each test module uses only some of them, hence the `dead_code` allowance.
 #![allow(dead_code, reason = "shared helpers; every test module uses a subset")]
 
+pub(crate) mod age;
 pub(crate) mod env;
 pub(crate) mod keyring;
 pub(crate) mod mount;
 pub(crate) mod nobody;
+pub(crate) mod refusal;
+pub(crate) mod transcript;
 pub(crate) mod tree;

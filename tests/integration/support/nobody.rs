@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::env::{BIN, Run, nobody_home};
+use super::env::{BIN, Run, feed, nobody_home};
 
 /// The uid (and gid) of `nobody`.
 pub(crate) const NOBODY: u32 = 65534;
@@ -76,6 +76,11 @@ impl Nobody {
 
     pub(crate) fn run(&self, args: &[&str]) -> Run {
         Run(self.cmd(args).output().expect("run setpriv"))
+    }
+
+    /// Runs the binary as `nobody` with `input` on standard input.
+    pub(crate) fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
+        feed(self.cmd(args), input)
     }
 }
 

@@ -72,20 +72,10 @@ fn content(path: &Path, meta: &std::fs::Metadata) -> String {
 /// The names of temp files (`.<name>.tmp.<random>`) in `dir`, sorted; none when `dir` is
 /// missing.
 pub(crate) fn temp_files(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .map(|e| {
-            e.expect("list dir")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+    names(dir)
+        .into_iter()
         .filter(|n| n.starts_with('.') && n.contains(".tmp."))
-        .collect();
-    names.sort();
-    names
+        .collect()
 }
 
 /// The names in `dir`, sorted; none when `dir` is missing.
