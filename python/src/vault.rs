@@ -280,8 +280,9 @@ impl Vault {
     }
 
     /// Generates a new secret for `name` and makes it current; the old one stays available
-    /// as the previous secret for `grace` (default 30 days). Returns when the previous
-    /// secret expires (an aware UTC datetime).
+    /// as the previous secret for `grace` (seconds or a `timedelta`; more than zero, at most
+    /// the vault's maximum; default 30 days). Returns when the previous secret expires (an
+    /// aware UTC datetime).
     #[pyo3(signature = (name = "jwt_secret", grace = None))]
     fn rotate<'py>(
         &self,
@@ -296,6 +297,16 @@ impl Vault {
         let rotated = detached(py, || self.inner.rotate(name, grace))?;
         emit(py, &rotated.notices)?;
         aware_datetime(py, rotated.previous_expires)
+    }
+
+    /// Encrypts a legacy plaintext vault file in place, keeping its value; returns True when
+    /// it did, False when the file was encrypted already. Loads never do this: migrate once
+    /// every process that reads the file goes through continuum-vault.
+    #[pyo3(signature = (name = "jwt_secret"))]
+    fn migrate(&self, py: Python<'_>, name: &str) -> PyResult<bool> {
+        let migrated = detached(py, || self.inner.migrate(name))?;
+        emit(py, &migrated.notices)?;
+        Ok(migrated.changed)
     }
 
     fn __repr__(&self) -> String {

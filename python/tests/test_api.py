@@ -83,9 +83,22 @@ def test_vault_methods(file_home: Home, capsys: pytest.CaptureFixture[str]) -> N
     assert rotated.previous_expires == until
     assert "Rotated api_token" in capsys.readouterr().err
 
-    # A grace of zero ends the previous secret's window at once.
-    vault.rotate("api_token", grace=0)
-    assert vault.key_set("api_token").previous is None
+
+def test_migrate_encrypts_a_legacy_file_that_loads_leave_alone(
+    file_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = file_home.secret_file
+    path.parent.mkdir(mode=0o700)
+    path.write_text("legacy-value-0f3a\n")
+    path.chmod(0o600)
+    vault = cv.Vault()
+    assert vault.load() == "legacy-value-0f3a"
+    assert path.read_text() == "legacy-value-0f3a\n", "a load never rewrites the file"
+    assert vault.migrate() is True
+    assert path.read_bytes().startswith(b"-----BEGIN AGE ENCRYPTED FILE-----")
+    assert "legacy-value-0f3a" not in capsys.readouterr().err
+    assert vault.migrate() is False
+    assert cv.Vault().load() == "legacy-value-0f3a"
 
 
 def test_status_is_the_shape_of_status_json(file_home: Home, cli: Path) -> None:
@@ -123,7 +136,9 @@ def test_bad_arguments_are_usage_errors(file_home: Home) -> None:
     for timeout in (0, -1, float("nan"), "soon"):
         with pytest.raises(cv.UsageError, match="timeout"):
             cv.Vault(timeout=timeout)  # type: ignore[arg-type]
-    with pytest.raises(cv.UsageError, match="grace"):
-        cv.Vault().rotate(grace=datetime.timedelta(seconds=-1))
+    cv.Vault().load()
+    for grace in (datetime.timedelta(seconds=-1), 0, datetime.timedelta(days=100_000)):
+        with pytest.raises(cv.UsageError, match="grace"):
+            cv.Vault().rotate(grace=grace)
     with pytest.raises(ValueError, match="invalid secret name"):
         cv.keys("Not-A-Name")
