@@ -10,9 +10,9 @@
 //! - notices go to Python's `sys.stderr`, one write per notice, so Python captures them like
 //!   any other output;
 //! - a [`continuum_vault::Error`] becomes the Python exception of its
-//!   [`ErrorClass`](continuum_vault::ErrorClass) (see [`errors`]), carrying the fix as `.hint`
+//!   [`ErrorClass`](continuum_vault::ErrorClass) (the table in `errors.rs`), carrying the fix as `.hint`
 //!   and the command line's exit code as `.exit_code`;
-//! - secrets live in [`SecretString`]s on this side, zeroized on drop. The `str` handed to
+//! - secrets live in [`SecretString`](continuum_vault::secrecy::SecretString)s on this side, zeroized on drop. The `str` handed to
 //!   Python is a copy that Python owns: it is immutable and cannot be wiped.
 
 mod errors;
