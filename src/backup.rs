@@ -861,7 +861,7 @@ mod tests {
             assert!(!shown.contains("MARKER"), "{plain}: {shown}");
             assert!(shown.contains("b.age"), "{shown}");
             assert!(matches!(err, Error::NotABackup { .. }), "{shown}");
-            assert_eq!(err.exit_code(), 5);
+            assert_eq!(err.class(), crate::ErrorClass::Corrupt);
             assert!(!shown.contains("delete it knowingly"), "{shown}");
         }
     }

@@ -318,7 +318,7 @@ mod tests {
             err.to_string().contains("CONTINUUM_VAULT_KEY_SOURCE"),
             "{err}"
         );
-        assert_eq!(err.exit_code(), 2);
+        assert_eq!(err.class(), crate::ErrorClass::Usage);
         let err = with_env(&[
             ("HOME", "/h"),
             ("CONTINUUM_VAULT_KEYRING_TIMEOUT_MS", "soon"),

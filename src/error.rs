@@ -357,16 +357,6 @@ impl std::fmt::Display for Unsafe {
     }
 }
 
-/// Exit codes of the `continuum-vault` command, by class of failure.
-pub(crate) mod exit {
-    pub(crate) const OTHER: u8 = 1;
-    pub(crate) const USAGE: u8 = 2;
-    pub(crate) const NOT_FOUND: u8 = 3;
-    pub(crate) const UNSAFE: u8 = 4;
-    pub(crate) const CORRUPT: u8 = 5;
-    pub(crate) const KEYRING: u8 = 6;
-    pub(crate) const CONFLICT: u8 = 7;
-}
 
 /// The class of an error: what a script or caller can act on. The library speaks in classes;
 /// the command line maps each class to its exit code.
@@ -391,60 +381,43 @@ pub enum ErrorClass {
 }
 
 impl Error {
-    /// The class of this error.
+    /// The class of this error: what a caller can act on (the command line maps each class
+    /// to its exit code).
     #[must_use]
     pub fn class(&self) -> ErrorClass {
-        match self.exit_code() {
-            exit::USAGE => ErrorClass::Usage,
-            exit::NOT_FOUND => ErrorClass::NotFound,
-            exit::UNSAFE => ErrorClass::UnsafePath,
-            exit::CORRUPT => ErrorClass::Corrupt,
-            exit::KEYRING => ErrorClass::KeyUnavailable,
-            exit::CONFLICT => ErrorClass::Conflict,
-            _ => ErrorClass::Other,
-        }
-    }
-
-    /// The exit code the `continuum-vault` command uses for this error.
-    ///
-    /// 1 other, 2 usage, 3 not found, 4 unsafe path (permissions, owner, symlink),
-    /// 5 corrupt or undecryptable, 6 keyring unavailable, locked or timed out,
-    /// 7 conflict or ambiguous configuration.
-    #[must_use]
-    pub fn exit_code(&self) -> u8 {
         match self {
             Self::InvalidName { .. }
             | Self::InvalidSetting { .. }
             | Self::EmptyValue
             | Self::EmptyEnvFile { .. }
             | Self::InvalidValue { .. }
-            | Self::ValueTooLarge { .. } => exit::USAGE,
-            Self::NotFound { .. } => exit::NOT_FOUND,
+            | Self::ValueTooLarge { .. } => ErrorClass::Usage,
+            Self::NotFound { .. } => ErrorClass::NotFound,
             Self::ReadEnvFile { source, .. } | Self::Io { source, .. } => match source.kind() {
-                io::ErrorKind::NotFound => exit::NOT_FOUND,
-                io::ErrorKind::PermissionDenied => exit::UNSAFE,
-                _ => exit::OTHER,
+                io::ErrorKind::NotFound => ErrorClass::NotFound,
+                io::ErrorKind::PermissionDenied => ErrorClass::UnsafePath,
+                _ => ErrorClass::Other,
             },
-            Self::UnsafePath { .. } => exit::UNSAFE,
+            Self::UnsafePath { .. } => ErrorClass::UnsafePath,
             Self::Corrupt { .. }
             | Self::Decrypt { .. }
             | Self::MetadataMissing { .. }
             | Self::MetadataTampered { .. }
             | Self::KeyFileMissing { .. }
             | Self::BackupKey { .. }
-            | Self::NotABackup { .. } => exit::CORRUPT,
+            | Self::NotABackup { .. } => ErrorClass::Corrupt,
             Self::KeyringUnavailable { .. }
             | Self::KeyringEntryExists { .. }
             | Self::Timeout { .. }
             | Self::IdentityMissing { .. }
-            | Self::IdentityInvalid { .. } => exit::KEYRING,
+            | Self::IdentityInvalid { .. } => ErrorClass::KeyUnavailable,
             Self::AmbiguousEnv { .. }
             | Self::KeySourceConflict { .. }
             | Self::Conflict { .. }
             | Self::PlaintextNotMigrated { .. }
-            | Self::EnvOverrides { .. } => exit::CONFLICT,
+            | Self::EnvOverrides { .. } => ErrorClass::Conflict,
             Self::NoHomeDir | Self::Write { .. } | Self::Encrypt { .. } | Self::Random { .. } => {
-                exit::OTHER
+                ErrorClass::Other
             }
         }
     }

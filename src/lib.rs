@@ -51,7 +51,7 @@
 //! ```
 //!
 //! Errors name the operation that failed; [`Error::hint`] says what to do and
-//! [`Error::exit_code`] classifies it.
+//! [`Error::class`] classifies it (the command line maps each class to an exit code).
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 compile_error!(

@@ -346,7 +346,7 @@ mod tests {
             .unwrap();
         let err = v.load("jwt_secret").unwrap_err();
         assert!(matches!(err, Error::AmbiguousEnv { .. }), "{err:?}");
-        assert_eq!(err.exit_code(), 7);
+        assert_eq!(err.class(), crate::ErrorClass::Conflict);
 
         std::fs::write(&file, " \n").unwrap();
         let v = f
@@ -432,7 +432,7 @@ mod tests {
         std::fs::write(f.path(), "leaked\n").unwrap();
         std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = v.load("jwt_secret").unwrap_err();
-        assert_eq!(err.exit_code(), 4);
+        assert_eq!(err.class(), crate::ErrorClass::UnsafePath);
         assert!(
             err.hint()
                 .unwrap()
@@ -477,24 +477,24 @@ mod tests {
         let v = f.vault(KeySource::Keyring);
         v.load("jwt_secret").unwrap();
         let good = std::fs::read(f.path()).unwrap();
-        let cases: Vec<(&str, Vec<u8>, u8)> = vec![
-            ("truncated", good[..good.len() / 2].to_vec(), 5),
+        let cases: Vec<(&str, Vec<u8>, crate::ErrorClass)> = vec![
+            ("truncated", good[..good.len() / 2].to_vec(), crate::ErrorClass::Corrupt),
             (
                 "armor header only",
                 b"-----BEGIN AGE ENCRYPTED FILE-----\n".to_vec(),
-                5,
+                crate::ErrorClass::Corrupt,
             ),
-            ("binary garbage", vec![0xff, 0x00, 0x13], 5),
+            ("binary garbage", vec![0xff, 0x00, 0x13], crate::ErrorClass::Corrupt),
             (
                 "other key",
                 seal::seal(b"x", &[VaultKey::generate().recipient()]).unwrap(),
-                5,
+                crate::ErrorClass::Corrupt,
             ),
         ];
         for (what, bytes, code) in cases {
             std::fs::write(f.path(), &bytes).unwrap();
             let err = v.load("jwt_secret").unwrap_err();
-            assert_eq!(err.exit_code(), code, "{what}: {err}");
+            assert_eq!(err.class(), code, "{what}: {err}");
             assert!(
                 err.hint().unwrap().contains("restore"),
                 "{what}: {:?}",
@@ -508,7 +508,7 @@ mod tests {
             let err = v
                 .set("jwt_secret", &SecretString::from("new"), false)
                 .unwrap_err();
-            assert_eq!(err.exit_code(), 7, "{what}: {err}");
+            assert_eq!(err.class(), crate::ErrorClass::Conflict, "{what}: {err}");
             assert_eq!(
                 std::fs::read(f.path()).unwrap(),
                 bytes,
@@ -539,7 +539,7 @@ mod tests {
         let v = f.vault(KeySource::Keyring);
         let err = v.load("jwt_secret").unwrap_err();
         assert!(matches!(err, Error::IdentityMissing { .. }), "{err:?}");
-        assert_eq!(err.exit_code(), 6);
+        assert_eq!(err.class(), crate::ErrorClass::KeyUnavailable);
         assert!(err.hint().unwrap().contains("unlock"));
         assert_eq!(std::fs::read(f.path()).unwrap(), before);
         // Deleting the secret file (but not the metadata) must not make a new identity either.
@@ -592,7 +592,7 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert_eq!(err.exit_code(), 7);
+        assert_eq!(err.class(), crate::ErrorClass::Conflict);
     }
 
     #[test]
@@ -603,7 +603,7 @@ mod tests {
             .load_existing("jwt_secret")
             .unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }));
-        assert_eq!(err.exit_code(), 3);
+        assert_eq!(err.class(), crate::ErrorClass::NotFound);
         assert!(!f.home.path().join(".continuum").exists());
     }
 

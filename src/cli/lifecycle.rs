@@ -1,128 +1,218 @@
 //! `backup`, `restore`, `rotate`, `pubkey`, `recipients`, `rekey`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use continuum_vault::{BackupKey, KeySource, RestoreKey, SetOutcome, Vault};
+use serde_json::json;
 
-use super::{Failure, RecipientsAction, print_notices, write_stdout};
+use super::output::{Output, write_stdout};
+use super::{Failure, RecipientsAction};
 
 pub(crate) fn backup(
     vault: &Vault,
+    out: Output,
     name: &str,
-    out: &Path,
-    recipients: Vec<String>,
+    file: &Path,
+    recipients: &[String],
     passphrase_file: Option<&Path>,
+    json: bool,
 ) -> Result<u8, Failure> {
     let key = if recipients.is_empty() {
         BackupKey::Passphrase(super::passphrase::read(passphrase_file, true)?)
     } else {
-        BackupKey::Recipients(recipients)
+        BackupKey::Recipients(recipients.to_vec())
     };
-    vault.backup(name, &key, out)?;
-    eprintln!(
-        "backup written to {} (0600); restore it with `continuum-vault restore {name} --in {}`, \
-         or by hand with `age -d`",
-        out.display(),
-        out.display()
-    );
+    vault.backup(name, &key, file)?;
+    if json {
+        Output::json(
+            "backup",
+            json!({
+                "name": name,
+                "out": file,
+                "encrypted_to": if recipients.is_empty() { "passphrase" } else { "recipients" },
+                "recipients": recipients,
+            }),
+        )?;
+    } else {
+        out.notice(&format!(
+            "backup written to {} (0600); restore it with `continuum-vault restore {name} --in {}`, \
+             or by hand with `age -d`",
+            file.display(),
+            file.display()
+        ));
+    }
     Ok(0)
 }
 
-pub(crate) fn restore(
-    vault: &Vault,
-    name: &str,
-    input: &Path,
-    identity: Option<PathBuf>,
-    passphrase_file: Option<&Path>,
-    force: bool,
-) -> Result<u8, Failure> {
-    let key = match identity {
-        Some(file) => RestoreKey::IdentityFile(file),
-        None => RestoreKey::Passphrase(super::passphrase::read(passphrase_file, false)?),
+/// What `restore` was asked to do.
+pub(crate) struct RestoreArgs<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) input: &'a Path,
+    pub(crate) identity: Option<PathBuf>,
+    pub(crate) passphrase_file: Option<&'a Path>,
+    pub(crate) force: bool,
+    pub(crate) json: bool,
+}
+
+pub(crate) fn restore(vault: &Vault, out: Output, args: &RestoreArgs<'_>) -> Result<u8, Failure> {
+    let key = match &args.identity {
+        Some(file) => RestoreKey::IdentityFile(file.clone()),
+        None => RestoreKey::Passphrase(super::passphrase::read(args.passphrase_file, false)?),
     };
-    let (outcome, notices) = vault.restore(name, &key, input, force)?;
-    print_notices(&notices);
-    eprintln!(
-        "{}",
-        match outcome {
+    let (outcome, notices) = vault.restore(args.name, &key, args.input, args.force)?;
+    out.notices(&notices);
+    if args.json {
+        Output::json(
+            "restore",
+            json!({
+                "name": args.name,
+                "in": args.input,
+                "outcome": super::set::outcome_name(outcome),
+            }),
+        )?;
+    } else {
+        out.notice(match outcome {
             SetOutcome::Unchanged => "unchanged: the vault already holds this value",
-            SetOutcome::Replaced =>
-                "restored; the value it replaced is kept as the previous secret",
+            SetOutcome::Replaced => {
+                "restored; the value it replaced is kept as the previous secret"
+            }
             _ => "restored",
-        }
-    );
+        });
+    }
     Ok(0)
 }
 
-pub(crate) fn rotate(vault: &Vault, name: &str, grace: Duration) -> Result<u8, Failure> {
+pub(crate) fn rotate(
+    vault: &Vault,
+    out: Output,
+    name: &str,
+    grace: Duration,
+    json: bool,
+) -> Result<u8, Failure> {
     let rotated = vault.rotate(name, grace)?;
-    print_notices(&rotated.notices);
+    out.notices(&rotated.notices);
+    if json {
+        let unix = rotated
+            .previous_expires
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Output::json(
+            "rotate",
+            json!({
+                "name": name,
+                "previous_expires": rfc3339(rotated.previous_expires),
+                "previous_expires_unix": unix,
+            }),
+        )?;
+    }
     Ok(0)
 }
 
-pub(crate) fn pubkey(vault: &Vault) -> Result<u8, Failure> {
-    let (mut line, notices) = vault.recipient()?;
-    print_notices(&notices);
-    line.push('\n');
-    write_stdout(line.as_bytes())?;
+pub(crate) fn pubkey(vault: &Vault, out: Output, json: bool) -> Result<u8, Failure> {
+    let (recipient, notices) = vault.recipient()?;
+    out.notices(&notices);
+    if json {
+        Output::json("pubkey", json!({ "recipient": recipient }))?;
+    } else {
+        write_stdout(format!("{recipient}\n").as_bytes())?;
+    }
     Ok(0)
 }
 
-pub(crate) fn recipients(vault: &Vault, action: RecipientsAction) -> Result<u8, Failure> {
+pub(crate) fn recipients(
+    vault: &Vault,
+    out: Output,
+    action: &RecipientsAction,
+    json: bool,
+) -> Result<u8, Failure> {
     match action {
         RecipientsAction::Add { recipient } => {
-            let changed = vault.add_recipient(&recipient)?;
-            print_notices(&changed.notices);
-            if changed.resealed > 0 || changed.notices.len() != 1 {
-                eprintln!(
+            let changed = vault.add_recipient(recipient)?;
+            out.notices(&changed.notices);
+            if json {
+                Output::json(
+                    "recipients add",
+                    json!({ "recipient": recipient, "files_reencrypted": changed.resealed }),
+                )?;
+            } else if changed.resealed > 0 || changed.notices.len() != 1 {
+                out.notice(&format!(
                     "{} file(s) re-encrypted to this vault's key and {recipient}",
                     changed.resealed
-                );
+                ));
             }
         }
         RecipientsAction::Remove { recipient } => {
-            let changed = vault.remove_recipient(&recipient)?;
-            print_notices(&changed.notices);
-            if changed.resealed > 0 || changed.notices.len() != 1 {
-                eprintln!(
-                    "{} file(s) re-encrypted without {recipient}; copies it already has still open \
-                     with its key: rotate the secret if it must lose access",
+            let changed = vault.remove_recipient(recipient)?;
+            out.notices(&changed.notices);
+            if json {
+                Output::json(
+                    "recipients remove",
+                    json!({ "recipient": recipient, "files_reencrypted": changed.resealed }),
+                )?;
+            } else if changed.resealed > 0 || changed.notices.len() != 1 {
+                out.notice(&format!(
+                    "{} file(s) re-encrypted without {recipient}; copies it already has still \
+                     open with its key: rotate the secret if it must lose access",
                     changed.resealed
-                );
+                ));
             }
         }
         RecipientsAction::List => {
-            let mut out = String::new();
-            for r in vault.recipients()? {
-                out.push_str(&r);
-                out.push('\n');
+            let list = vault.recipients()?;
+            if json {
+                Output::json("recipients list", json!({ "recipients": list }))?;
+            } else {
+                let mut text = String::new();
+                for r in list {
+                    text.push_str(&r);
+                    text.push('\n');
+                }
+                write_stdout(text.as_bytes())?;
             }
-            write_stdout(out.as_bytes())?;
         }
     }
     Ok(0)
 }
 
-pub(crate) fn rekey(vault: &Vault, to: KeySource) -> Result<u8, Failure> {
+pub(crate) fn rekey(vault: &Vault, out: Output, to: KeySource, json: bool) -> Result<u8, Failure> {
     let rekeyed = vault.rekey(to)?;
-    print_notices(&rekeyed.notices);
+    out.notices(&rekeyed.notices);
+    if json {
+        Output::json(
+            "rekey",
+            json!({
+                "key_source": to,
+                "key": rekeyed.new,
+                "changed": rekeyed.old.is_some(),
+                "files_reencrypted": rekeyed.resealed,
+                "removed_key": rekeyed.old,
+            }),
+        )?;
+        return Ok(0);
+    }
     match &rekeyed.old {
-        Some(old) => eprintln!(
+        Some(old) => out.notice(&format!(
             "the vault key now lives in {}; {} file(s) re-encrypted; the old key ({old}) was removed",
             rekeyed.new, rekeyed.resealed
-        ),
-        None => eprintln!(
+        )),
+        None => out.notice(&format!(
             "the vault key already lives in {}; nothing to do",
             rekeyed.new
-        ),
+        )),
     }
     Ok(0)
 }
 
-pub(crate) fn migrate(vault: &Vault, name: &str) -> Result<u8, Failure> {
+pub(crate) fn migrate(vault: &Vault, out: Output, name: &str, json: bool) -> Result<u8, Failure> {
     let migrated = vault.migrate(name)?;
-    print_notices(&migrated.notices);
+    out.notices(&migrated.notices);
+    if json {
+        Output::json(
+            "migrate",
+            json!({ "name": name, "path": migrated.path, "changed": migrated.changed }),
+        )?;
+    }
     Ok(0)
 }
 
@@ -137,4 +227,26 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration like 30d, 12h, 1h30m or 2w: {e}"))
+}
+
+/// `2026-05-01T12:00:00Z`: a time as RFC 3339, in UTC, to the second.
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        for (secs, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_709_251_199, "2024-02-29T23:59:59Z"),
+            (4_102_444_800, "2100-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(secs)), text);
+        }
+    }
 }

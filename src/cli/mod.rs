@@ -1,29 +1,38 @@
 //! The command line: one module per command; errors are printed here, once.
 
+mod docs;
 mod exit;
 mod get;
+mod help;
 mod lifecycle;
+mod output;
 mod passphrase;
 mod run;
 mod set;
 mod status;
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use continuum_vault::{DEFAULT_SECRET, Error, KeySource, Notice, Vault};
+use continuum_vault::{DEFAULT_SECRET, Error, KeySource, Vault};
+
+use output::Output;
 
 /// Keeps a server's secrets age-encrypted at rest, keyed by the OS keyring.
-///
-/// Exit codes: 0 ok, 1 other, 2 usage, 3 not found, 4 unsafe path (permissions, owner,
-/// symlink), 5 corrupt or undecryptable, 6 keyring unavailable, locked or timed out,
-/// 7 conflict or ambiguous configuration; `run`: 126/127 when CMD cannot be executed or found.
 #[derive(Debug, Parser)]
-#[command(name = "continuum-vault", version, about, long_about = None)]
-struct Cli {
+#[command(
+    name = "continuum-vault",
+    version,
+    about,
+    long_about = None,
+    after_help = exit::help(),
+    help_expected = true,
+    // Our own `help`, so that `help --help` works like every other command's.
+    disable_help_subcommand = true
+)]
+pub(crate) struct Cli {
     #[arg(
         long,
         global = true,
@@ -40,6 +49,14 @@ struct Cli {
         help = "Where the vault key lives [env: CONTINUUM_VAULT_KEY_SOURCE] [default: auto]"
     )]
     key_source: Option<KeySourceArg>,
+
+    /// Print no notices, only warnings and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    /// Print every cause of an error on its own line, and the error's class.
+    #[arg(short, long, global = true)]
+    verbose: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -58,6 +75,7 @@ enum KeySourceArg {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print the secret (creating it if absent, like the server does).
+    #[command(after_long_help = help::GET)]
     Get {
         /// The secret's name.
         #[arg(default_value = DEFAULT_SECRET)]
@@ -66,11 +84,18 @@ enum Command {
         #[arg(long)]
         no_create: bool,
     },
-    /// Resolve the secret, then exec CMD with it in its environment variable.
+    /// Resolve the secrets, then exec CMD with each in its environment variable.
+    #[command(
+        override_usage = "continuum-vault run [OPTIONS] [--name NAME]... -- CMD [ARGS]...",
+        after_long_help = help::RUN
+    )]
     Run {
-        /// The secret's name (CMD gets it in CONTINUUM_<NAME>).
-        #[arg(long, default_value = DEFAULT_SECRET)]
-        name: String,
+        #[arg(
+            long,
+            value_name = "NAME",
+            help = "A secret to export as CONTINUUM_<NAME> (repeatable) [default: jwt_secret]"
+        )]
+        name: Vec<String>,
         /// The command and its arguments.
         #[arg(
             required = true,
@@ -81,6 +106,7 @@ enum Command {
         cmd: Vec<OsString>,
     },
     /// Store a value read from standard input (stripped), encrypted.
+    #[command(after_long_help = help::SET)]
     Set {
         /// The secret's name.
         #[arg(default_value = DEFAULT_SECRET)]
@@ -88,8 +114,12 @@ enum Command {
         /// Replace a different value, or a file that cannot be decrypted.
         #[arg(long)]
         force: bool,
+        /// Report what was done as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Write an age-encrypted backup (to a passphrase or to recipients) that `age -d` opens.
+    #[command(after_long_help = help::BACKUP)]
     Backup {
         /// The secret's name.
         #[arg(default_value = DEFAULT_SECRET)]
@@ -103,8 +133,12 @@ enum Command {
         /// Read the passphrase from the first line of FILE instead of the terminal.
         #[arg(long, value_name = "FILE", conflicts_with = "recipient")]
         passphrase_file: Option<PathBuf>,
+        /// Report what was done as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Restore a secret from a backup into this vault.
+    #[command(after_long_help = help::RESTORE)]
     Restore {
         /// The secret's name.
         #[arg(default_value = DEFAULT_SECRET)]
@@ -121,8 +155,12 @@ enum Command {
         /// Replace a different current value (it is kept as the previous secret).
         #[arg(long)]
         force: bool,
+        /// Report what was done as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Make a new secret current; the old one stays valid as the previous secret for a while.
+    #[command(after_long_help = help::ROTATE)]
     Rotate {
         /// The secret's name.
         #[arg(default_value = DEFAULT_SECRET)]
@@ -131,30 +169,51 @@ enum Command {
         /// (e.g. 30d, 12h, 1h30m, 2w).
         #[arg(long, default_value = "30d", value_parser = lifecycle::parse_duration)]
         grace: std::time::Duration,
+        /// Report what was done as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Encrypt a legacy plaintext secret file in place, keeping its value.
     ///
     /// Loads never do this: first make every process that reads the file itself go
     /// through continuum-vault (`run`, the library or the Python package).
+    #[command(after_long_help = help::MIGRATE)]
     Migrate {
         /// The secret's name.
         #[arg(default_value = DEFAULT_SECRET)]
         name: String,
+        /// Report what was done as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Print this vault's age recipient (for `recipients add` on another host).
-    Pubkey,
+    #[command(after_long_help = help::PUBKEY)]
+    Pubkey {
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the other recipients every secret is also encrypted to.
+    #[command(after_long_help = help::RECIPIENTS)]
     Recipients {
+        /// Report what was done as JSON on stdout.
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         action: RecipientsAction,
     },
     /// Move the vault key to another key source, re-encrypting every secret.
+    #[command(after_long_help = help::REKEY)]
     Rekey {
         /// Where the key should live from now on.
         #[arg(long, value_enum)]
         to: RekeyTarget,
+        /// Report what was done as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Report which source would win and whether the vault is healthy.
+    #[command(after_long_help = help::STATUS)]
     Status {
         /// The secret's name.
         #[arg(default_value = DEFAULT_SECRET)]
@@ -162,6 +221,23 @@ enum Command {
         /// Print JSON (never containing the secret).
         #[arg(long)]
         json: bool,
+    },
+    /// Print a completion script for SHELL on stdout.
+    #[command(after_long_help = help::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout.
+    #[command(after_long_help = help::MAN)]
+    Man,
+    /// Print this message or the help of the given subcommand(s).
+    #[command(after_long_help = help::HELP)]
+    Help {
+        /// The subcommand, e.g. `get` or `recipients add`.
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
     },
 }
 
@@ -193,49 +269,81 @@ enum RekeyTarget {
 pub(crate) fn run() -> ExitCode {
     harden();
     let cli = Cli::parse();
-    let result = vault(&cli).and_then(|vault| match cli.command {
-        Command::Get { name, no_create } => get::run(&vault, &name, no_create),
-        Command::Run { name, cmd } => run::run(&vault, &name, &cmd),
-        Command::Set { name, force } => set::run(&vault, &name, force),
-        Command::Status { name, json } => status::run(&vault, &name, json),
+    let out = Output {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    match dispatch(&cli, out) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn dispatch(cli: &Cli, out: Output) -> Result<u8, Failure> {
+    // The commands that print documentation open no vault.
+    let vault = || vault(cli);
+    match &cli.command {
+        Command::Get { name, no_create } => get::run(&vault()?, out, name, *no_create),
+        Command::Run { name, cmd } => run::run(&vault()?, out, name, cmd),
+        Command::Set { name, force, json } => set::run(&vault()?, out, name, *force, *json),
+        Command::Status { name, json } => status::run(&vault()?, name, *json),
         Command::Backup {
             name,
-            out,
+            out: file,
             recipient,
             passphrase_file,
-        } => lifecycle::backup(&vault, &name, &out, recipient, passphrase_file.as_deref()),
+            json,
+        } => lifecycle::backup(
+            &vault()?,
+            out,
+            name,
+            file,
+            recipient,
+            passphrase_file.as_deref(),
+            *json,
+        ),
         Command::Restore {
             name,
             input,
             identity,
             passphrase_file,
             force,
+            json,
         } => lifecycle::restore(
-            &vault,
-            &name,
-            &input,
-            identity,
-            passphrase_file.as_deref(),
-            force,
+            &vault()?,
+            out,
+            &lifecycle::RestoreArgs {
+                name,
+                input,
+                identity: identity.clone(),
+                passphrase_file: passphrase_file.as_deref(),
+                force: *force,
+                json: *json,
+            },
         ),
-        Command::Rotate { name, grace } => lifecycle::rotate(&vault, &name, grace),
-        Command::Migrate { name } => lifecycle::migrate(&vault, &name),
-        Command::Pubkey => lifecycle::pubkey(&vault),
-        Command::Recipients { action } => lifecycle::recipients(&vault, action),
-        Command::Rekey { to } => lifecycle::rekey(
-            &vault,
+        Command::Rotate { name, grace, json } => {
+            lifecycle::rotate(&vault()?, out, name, *grace, *json)
+        }
+        Command::Migrate { name, json } => lifecycle::migrate(&vault()?, out, name, *json),
+        Command::Pubkey { json } => lifecycle::pubkey(&vault()?, out, *json),
+        Command::Recipients { action, json } => {
+            lifecycle::recipients(&vault()?, out, action, *json)
+        }
+        Command::Rekey { to, json } => lifecycle::rekey(
+            &vault()?,
+            out,
             match to {
                 RekeyTarget::Keyring => KeySource::Keyring,
                 RekeyTarget::File => KeySource::File,
             },
+            *json,
         ),
-    });
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            report(&e);
-            ExitCode::from(e.exit_code())
-        }
+        Command::Completions { shell } => docs::completions(*shell),
+        Command::Man => docs::man(),
+        Command::Help { command } => docs::help(command),
     }
 }
 
@@ -267,6 +375,11 @@ pub(crate) enum Failure {
     Stdin(std::io::Error),
     /// Standard input held more than the vault accepts.
     StdinTooLarge,
+    /// Arguments clap accepts but that make no sense together.
+    Usage {
+        message: String,
+        hint: String,
+    },
 }
 
 impl From<Error> for Failure {
@@ -277,53 +390,16 @@ impl From<Error> for Failure {
 
 impl Failure {
     fn exit_code(&self) -> u8 {
+        use continuum_vault::ErrorClass;
         match self {
-            Self::Vault(e) => exit::code(e.class()),
-            Self::Exec { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
-            Self::Exec { .. } => 126,
-            Self::Stdin(_) => 1,
-            Self::StdinTooLarge => 2,
+            Self::Vault(e) => exit::for_class(e.class()),
+            Self::Exec { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                exit::COMMAND_NOT_FOUND
+            }
+            Self::Exec { .. } => exit::CANNOT_EXECUTE,
+            Self::Stdin(_) => exit::for_class(ErrorClass::Other),
+            Self::StdinTooLarge | Self::Usage { .. } => exit::for_class(ErrorClass::Usage),
         }
-    }
-}
-
-fn report(failure: &Failure) {
-    let (line, hint) = match failure {
-        Failure::Vault(e) => (continuum_vault::error_chain(e), e.hint()),
-        Failure::Exec { program, source } => (
-            format!("cannot execute {}: {source}", program.to_string_lossy()),
-            Some("check the command name and that it is executable".into()),
-        ),
-        Failure::Stdin(e) => (format!("cannot read standard input: {e}"), None),
-        Failure::StdinTooLarge => (
-            format!(
-                "standard input holds more than {} bytes",
-                continuum_vault::MAX_FILE_SIZE
-            ),
-            Some("pipe only the secret's value".into()),
-        ),
-    };
-    eprintln!("error: {line}");
-    if let Some(hint) = hint {
-        eprintln!("hint: {hint}");
-    }
-}
-
-fn print_notices(notices: &[Notice]) {
-    for notice in notices {
-        eprintln!("{notice}");
-    }
-}
-
-/// Writes to standard output; a closed pipe (`get | head -c0`) is not an error.
-fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Vault(Error::Write {
-            path: PathBuf::from("<standard output>"),
-            source: e,
-        })),
-        _ => Ok(()),
     }
 }
 
@@ -335,5 +411,17 @@ fn harden() {
         // Failure here is not fatal: the secret is still zeroized after use.
         let _ =
             rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -239,7 +239,7 @@ mod tests {
         for path in [fifo.as_path(), Path::new("/dev/zero"), &big] {
             match from_file(path) {
                 Err(Failure::Vault(e @ Error::InvalidSetting { .. })) => {
-                    assert_eq!(e.exit_code(), 2, "{}", path.display());
+                    assert_eq!(e.class(), continuum_vault::ErrorClass::Usage, "{}", path.display());
                 }
                 Err(other) => panic!("{}: {other:?}", path.display()),
                 Ok(_) => panic!("{}: read", path.display()),

@@ -6,26 +6,47 @@ use continuum_vault::secrecy::SecretString;
 use continuum_vault::{Error, MAX_FILE_SIZE, SetOutcome, Vault};
 use zeroize::Zeroizing;
 
-use super::{Failure, print_notices};
+use super::Failure;
+use super::output::Output;
 
-pub(crate) fn run(vault: &Vault, name: &str, force: bool) -> Result<u8, Failure> {
+pub(crate) fn run(
+    vault: &Vault,
+    out: Output,
+    name: &str,
+    force: bool,
+    json: bool,
+) -> Result<u8, Failure> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         eprintln!("Type the value, then press Enter and Ctrl-D:");
     }
     let value = read_value(stdin.lock())?;
     let (outcome, notices) = vault.set(name, &value, force)?;
-    print_notices(&notices);
-    eprintln!(
-        "{}",
-        match outcome {
+    out.notices(&notices);
+    if json {
+        Output::json(
+            "set",
+            serde_json::json!({ "name": name, "outcome": outcome_name(outcome) }),
+        )?;
+    } else {
+        out.notice(match outcome {
             SetOutcome::Created => "stored",
             SetOutcome::Unchanged => "unchanged: the vault already holds this value",
             SetOutcome::Replaced => "replaced",
             _ => "done",
-        }
-    );
+        });
+    }
     Ok(0)
+}
+
+/// How `--json` names what `set` and `restore` did.
+pub(crate) fn outcome_name(outcome: SetOutcome) -> &'static str {
+    match outcome {
+        SetOutcome::Created => "created",
+        SetOutcome::Unchanged => "unchanged",
+        SetOutcome::Replaced => "replaced",
+        _ => "other",
+    }
 }
 
 /// Reads at most `MAX_FILE_SIZE` bytes into one zeroizing buffer that never reallocates.

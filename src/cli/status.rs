@@ -2,22 +2,21 @@
 
 use continuum_vault::Vault;
 
-use super::{Failure, write_stdout};
+use super::Failure;
+use super::output::{Output, write_stdout};
 
 pub(crate) fn run(vault: &Vault, name: &str, json: bool) -> Result<u8, Failure> {
     let status = vault.status(name)?;
-    let text = if json {
-        let mut text = serde_json::to_string_pretty(&status).expect("status serializes");
-        text.push('\n');
-        text
+    if json {
+        Output::json("status", &status)?;
     } else {
-        human(&status)
-    };
-    write_stdout(text.as_bytes())?;
+        write_stdout(human(&status).as_bytes())?;
+    }
+    // The first problem decides, through the CLI's one table of exit codes.
     Ok(status
         .problems
         .first()
-        .map_or(0, |p| super::exit::code(p.class)))
+        .map_or(0, |p| super::exit::for_class(p.class)))
 }
 
 fn human(s: &continuum_vault::Status) -> String {

@@ -206,7 +206,7 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert_eq!(err.exit_code(), 4);
+        assert_eq!(err.class(), crate::ErrorClass::UnsafePath);
 
         std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o770)).unwrap();
         let err = PrivateDir::open(&real).unwrap_err();

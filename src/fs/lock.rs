@@ -88,7 +88,7 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert_eq!(err.exit_code(), 6);
+        assert_eq!(err.class(), crate::ErrorClass::KeyUnavailable);
         drop(held);
         dir.lock(&Deadline::after(Duration::from_millis(50)))
             .unwrap();

@@ -3,6 +3,7 @@
 
 mod backup_restore;
 mod cli;
+mod cli_operator;
 mod faults;
 mod fuzz;
 mod keyring;
