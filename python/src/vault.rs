@@ -251,8 +251,9 @@ impl Vault {
         })
     }
 
-    /// What the next load of `name` would do, without writing anything: the same dict as
-    /// `continuum-vault status --json`. It never holds the secret.
+    /// What the next load of `name` would do, without writing anything: the report that
+    /// `continuum-vault status --json` prints, without the command line's `version` and
+    /// `command` envelope. It never holds the secret.
     #[pyo3(signature = (name = "jwt_secret"))]
     fn status<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         let status = detached(py, || self.inner.status(name))?;

@@ -116,6 +116,8 @@ def test_status_is_the_shape_of_status_json(file_home: Home, cli: Path) -> None:
             check=True,
         ).stdout
     )
+    # The command line wraps the report in its output envelope (format version, command).
+    assert {k: theirs.pop(k) for k in ("version", "command")} == {"version": 1, "command": "status"}
     assert ours == theirs
     assert ours["healthy"] is True and ours["content"] == "encrypted"
     assert vault.load() not in json.dumps(ours)
