@@ -72,6 +72,7 @@ mod recipients;
 mod resolve;
 mod seal;
 mod status;
+mod store;
 mod text;
 mod vault;
 
