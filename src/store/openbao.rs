@@ -299,8 +299,8 @@ impl BaoClient {
         };
         match reply.status {
             200 => {
-                let read: Envelope<ReadData> = parse(&reply.body)
-                    .map_err(|()| malformed("not a KV v2 read answer"))?;
+                let read: Envelope<ReadData> =
+                    parse(&reply.body).map_err(|()| malformed("not a KV v2 read answer"))?;
                 let data = read.data.ok_or_else(|| malformed("no `data`"))?;
                 let meta = data.metadata.ok_or_else(|| malformed("no `metadata`"))?;
                 let value = data
@@ -325,7 +325,11 @@ impl BaoClient {
                     return Err(BaoError::Deleted {
                         path: path.to_owned(),
                         version: meta.version,
-                        how: if meta.destroyed { "destroyed" } else { "deleted" },
+                        how: if meta.destroyed {
+                            "destroyed"
+                        } else {
+                            "deleted"
+                        },
                     });
                 }
                 if version == 0 {
@@ -362,14 +366,11 @@ impl BaoClient {
                         status: 200,
                         reason: "not a KV v2 write answer",
                     })?;
-                written
-                    .data
-                    .map(|d| d.version)
-                    .ok_or(BaoError::Malformed {
-                        path,
-                        status: 200,
-                        reason: "no `data.version`",
-                    })
+                written.data.map(|d| d.version).ok_or(BaoError::Malformed {
+                    path,
+                    status: 200,
+                    reason: "no `data.version`",
+                })
             }
             400 if errors_mention(&reply.body, "check-and-set") => Err(BaoError::CasConflict {
                 path,
@@ -400,7 +401,9 @@ impl BaoClient {
                 let m = read.data.ok_or_else(|| malformed("no `data`"))?;
                 let mut gone = BTreeMap::new();
                 for (v, state) in m.versions.unwrap_or_default() {
-                    let v: u64 = v.parse().map_err(|_| malformed("a version is not a number"))?;
+                    let v: u64 = v
+                        .parse()
+                        .map_err(|_| malformed("a version is not a number"))?;
                     if state.destroyed {
                         gone.insert(v, "destroyed");
                     } else if !state.deletion_time.is_empty() {
@@ -655,11 +658,10 @@ impl BaoClient {
         let url = format!("{}/v1/{path}", self.address);
         let header = match token {
             Some(t) => {
-                let mut v = HeaderValue::from_str(t.expose_secret()).map_err(|_| {
-                    BaoError::BadToken {
+                let mut v =
+                    HeaderValue::from_str(t.expose_secret()).map_err(|_| BaoError::BadToken {
                         token_source: self.token_source(),
-                    }
-                })?;
+                    })?;
                 v.set_sensitive(true);
                 Some(v)
             }
@@ -871,14 +873,7 @@ fn login_body(role_id: &str, secret_id: &SecretString) -> Zeroizing<Vec<u8>> {
     let mut buf = Zeroizing::new(Vec::with_capacity(
         (role_id.len() + secret_id.len()) * 6 + 64,
     ));
-    serde_json::to_writer(
-        &mut *buf,
-        &Login {
-            role_id,
-            secret_id,
-        },
-    )
-    .expect("strings serialize");
+    serde_json::to_writer(&mut *buf, &Login { role_id, secret_id }).expect("strings serialize");
     buf
 }
 

@@ -94,7 +94,9 @@ impl BaoConfig {
                     }),
             }
         };
-        let first = |a: &'static str, b: &'static str| -> Result<Option<(&'static str, String)>, BaoError> {
+        let first = |a: &'static str,
+                     b: &'static str|
+         -> Result<Option<(&'static str, String)>, BaoError> {
             Ok(match var(a)? {
                 Some(v) => Some((a, v)),
                 None => var(b)?.map(|v| (b, v)),
@@ -305,7 +307,10 @@ mod tests {
         assert_eq!(c.address, "https://bao.example:8200");
         assert_eq!(token_of(&c), ("s.bao", "BAO_TOKEN"));
         assert_eq!(c.ca_cert.as_deref(), Some(Path::new("/etc/ca.pem")));
-        assert_eq!((c.mount.as_str(), c.prefix.as_str()), ("secret", "continuum"));
+        assert_eq!(
+            (c.mount.as_str(), c.prefix.as_str()),
+            ("secret", "continuum")
+        );
 
         let c = from(&[
             ("BAO_ADDR", ""),
@@ -335,10 +340,22 @@ mod tests {
         assert!(matches!(err, BaoError::NoAddress));
         assert!(err.hint().contains("set BAO_ADDR"));
 
-        for addr in ["bao:8200", "ftp://h", "https://", "https://h/v1", "https://u@h"] {
+        for addr in [
+            "bao:8200",
+            "ftp://h",
+            "https://",
+            "https://h/v1",
+            "https://u@h",
+        ] {
             let err = from(&[("BAO_ADDR", addr), ("BAO_TOKEN", "t")]).unwrap_err();
             assert!(
-                matches!(err, BaoError::InvalidSetting { var: "BAO_ADDR", .. }),
+                matches!(
+                    err,
+                    BaoError::InvalidSetting {
+                        var: "BAO_ADDR",
+                        ..
+                    }
+                ),
                 "{addr}: {err}"
             );
         }
@@ -367,7 +384,12 @@ mod tests {
             ("BAO_ROLE_ID", "r"),
         ])
         .unwrap_err();
-        assert!(matches!(err, BaoError::AmbiguousAuth { token_var: "VAULT_TOKEN" }));
+        assert!(matches!(
+            err,
+            BaoError::AmbiguousAuth {
+                token_var: "VAULT_TOKEN"
+            }
+        ));
         assert_eq!(err.hint(), "unset VAULT_TOKEN or BAO_ROLE_ID");
 
         let err = from(&[("BAO_ADDR", "http://h"), ("BAO_ROLE_ID", "r")]).unwrap_err();
@@ -403,7 +425,16 @@ mod tests {
             ("BAO_SECRET_ID_FILE", file.to_str().unwrap()),
         ])
         .unwrap_err();
-        assert!(matches!(err, BaoError::File { what: "the secret-id file", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                BaoError::File {
+                    what: "the secret-id file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -418,7 +449,10 @@ mod tests {
         std::fs::write(&file, "s.from-file\n").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = from(&[("BAO_ADDR", "http://h"), ("HOME", home_str)]).unwrap_err();
-        assert!(err.to_string().contains("mode 0644 lets others read it"), "{err}");
+        assert!(
+            err.to_string().contains("mode 0644 lets others read it"),
+            "{err}"
+        );
         assert!(err.hint().contains("chmod 600"), "{}", err.hint());
         assert!(!err.to_string().contains("s.from-file"));
 
@@ -430,6 +464,15 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         std::os::unix::fs::symlink("/dev/zero", &file).unwrap();
         let err = from(&[("BAO_ADDR", "http://h"), ("HOME", home_str)]).unwrap_err();
-        assert!(matches!(err, BaoError::File { what: "the token file", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                BaoError::File {
+                    what: "the token file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }
