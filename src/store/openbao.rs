@@ -200,8 +200,10 @@ impl BaoClient {
         let agent_config = ureq::Agent::config_builder()
             // Status codes are the API's answers; they are classified here.
             .http_status_as_error(false)
-            // A redirect would carry the token to another address; refuse it.
+            // A redirect would carry the token to another address: never follow one, and
+            // classify the answer (a standby node's redirect) like any other.
             .max_redirects(0)
+            .max_redirects_will_error(false)
             // The process environment's proxy variables are not the vault's configuration.
             .proxy(None)
             .tls_config(tls.build())
@@ -795,7 +797,10 @@ impl BaoClient {
         let address = self.address.clone();
         match reply.status {
             503 if errors_mention(&reply.body, "sealed") => BaoError::Sealed { address },
-            status @ (429 | 472 | 473 | 500..=599) => BaoError::Unavailable { address, status },
+            // 3xx: a standby node redirecting to the active one, which is not followed.
+            status @ (300..=399 | 429 | 472 | 473 | 500..=599) => {
+                BaoError::Unavailable { address, status }
+            }
             status => BaoError::Malformed {
                 path: path.to_owned(),
                 status,

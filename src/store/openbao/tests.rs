@@ -599,6 +599,48 @@ fn tls_to_a_plain_server_and_a_missing_mount_are_named() {
 }
 
 #[test]
+fn an_answer_that_is_not_kv2_is_refused_without_showing_it() {
+    let server = shared();
+    let p = prefix();
+    // A KV version 1 engine: `<mount>/data/...` is an ordinary key there, without versions.
+    let mount = format!("kv1-{p}");
+    server.root_ok(
+        "POST",
+        &format!("sys/mounts/{mount}"),
+        Some(json!({ "type": "kv", "options": { "version": "1" } })),
+    );
+    server.root_ok(
+        "POST",
+        &format!("{mount}/data/{p}/jwt_secret"),
+        Some(json!({ "value": "leaky-secret-value" })),
+    );
+    let c = client_from(&[
+        ("BAO_ADDR", &server.address),
+        ("BAO_TOKEN", &server.root_token),
+        ("CONTINUUM_VAULT_BAO_MOUNT", &mount),
+        ("CONTINUUM_VAULT_BAO_PREFIX", &p),
+    ])
+    .unwrap();
+    let err = c
+        .create_or_get(&name("jwt_secret"), never_generate, &soon())
+        .unwrap_err();
+    assert!(
+        matches!(err, BaoError::Malformed { status: 200, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "unexpected answer from OpenBao for {mount}/data/{p}/jwt_secret (HTTP 200): no `metadata`"
+        )
+    );
+    for shown in [err.to_string(), format!("{err:?}"), err.hint()] {
+        assert!(!shown.contains("leaky"), "{shown}");
+    }
+    assert!(err.hint().contains("KV v2"));
+}
+
+#[test]
 fn a_bad_ca_file_is_refused_before_any_connection() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
