@@ -18,7 +18,8 @@
 //! Tokens, secret ids and values are held in `SecretString`s; request bodies that carry a
 //! value are serialized into a zeroizing buffer of a size fixed in advance, and response
 //! bodies are read into a zeroizing buffer and parsed from it, the value copied straight
-//! into a `SecretString`. Not wiped: ureq's and rustls's own connection buffers (the
+//! into a `SecretString`. Not wiped: a token variable's value in the process environment
+//! itself, ureq's and rustls's own connection buffers (the
 //! plaintext of a response and of a request passes through them), the copy of the token
 //! in the request's header map, and `serde_json`'s scratch buffer when a value contains JSON
 //! escapes (generated secrets never do).

@@ -16,6 +16,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
+use zeroize::Zeroizing;
 
 use super::error::BaoError;
 use crate::fs::read::read_followed;
@@ -118,9 +119,9 @@ impl BaoConfig {
                 Auth::AppRole { role_id, secret_id }
             }
             (None, Some(token_var)) => {
-                // The variable's value: an `OsString` from the environment, copied once.
-                let raw = env(token_var).unwrap_or_default();
-                let text = raw.to_str().ok_or_else(|| BaoError::InvalidSetting {
+                // The lookup's copy of the value is wiped once the token is copied out.
+                let raw = Zeroizing::new(env(token_var).unwrap_or_default().into_encoded_bytes());
+                let text = std::str::from_utf8(&raw).map_err(|_| BaoError::InvalidSetting {
                     var: token_var,
                     value: "(not shown)".into(),
                     reason: "valid UTF-8",
@@ -131,11 +132,15 @@ impl BaoConfig {
                 }
             }
             (None, None) => {
-                let home = env("HOME")
+                let Some(home) = env("HOME")
                     .filter(|h| !h.is_empty())
                     .map(PathBuf::from)
                     .or_else(dirs::home_dir)
-                    .unwrap_or_default();
+                else {
+                    return Err(BaoError::NoToken {
+                        token_file: PathBuf::from("~/.vault-token"),
+                    });
+                };
                 let path = home.join(".vault-token");
                 let token = read_token_file(&path)?;
                 Auth::Token {
