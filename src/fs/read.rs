@@ -29,7 +29,23 @@ pub(crate) enum ReadError {
     Grew,
 }
 
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io(action, e) => write!(f, "cannot {action} it: {e}"),
+            Self::NotRegularFile => f.write_str("it is not a regular file"),
+            Self::TooLarge => write!(f, "it is larger than {MAX_FILE_SIZE} bytes"),
+            Self::Grew => f.write_str("it grew while it was being read"),
+        }
+    }
+}
+
 impl ReadError {
+    /// Whether the file does not exist.
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, Self::Io(_, e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+
     /// The error for a file of the vault or key dir.
     fn into_vault_error(self, path: &Path) -> Error {
         let path = path.to_owned();

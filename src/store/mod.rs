@@ -1,6 +1,9 @@
-//! Where the secrets themselves are kept. Today one store: [`local`], the vault directory
-//! (`~/.continuum`) of age-sealed files with its metadata and lock. A remote store (a
-//! secrets manager) is one more module here, called from the same places in
-//! [`crate::resolve`] and [`crate::lifecycle`].
+//! Where the secrets themselves are kept.
+//!
+//! - [`local`]: the vault directory (`~/.continuum`) of age-sealed files with its metadata
+//!   and lock; every host has one.
+//! - [`openbao`]: an OpenBao (or HashiCorp Vault) KV v2 engine, shared by several hosts,
+//!   with check-and-set creation and rotation.
 
 pub(crate) mod local;
+pub(crate) mod openbao;
