@@ -64,7 +64,8 @@ pub(crate) fn read_followed(path: &Path) -> Result<FileContent, std::io::Error> 
     })
 }
 
-fn read_capped(mut file: File, path: &Path) -> Result<FileContent, Error> {
+/// Reads an open file: a regular file within [`MAX_FILE_SIZE`], into a zeroizing buffer.
+pub(crate) fn read_capped(mut file: File, path: &Path) -> Result<FileContent, Error> {
     let st = rustix::fs::fstat(&file).map_err(|e| io_error("inspect", path, e.into()))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(Error::UnsafePath {

@@ -1,10 +1,12 @@
-//! Where the vault's key lives: the OS keyring ([`keyring`]) or a key file ([`file`]).
+//! Where the vault's key lives: the OS keyring ([`keyring`]), a key file ([`file`]), or a
+//! credential sealed to the host by systemd ([`systemd_creds`]).
 //!
 //! The key is an age X25519 identity. Its text form (`AGE-SECRET-KEY-1...`) is only ever
 //! held in zeroizing buffers; the parsed identity zeroizes itself on drop.
 
 pub(crate) mod file;
 pub(crate) mod keyring;
+pub(crate) mod systemd_creds;
 
 use std::fmt;
 use std::str::FromStr;
