@@ -11,3 +11,4 @@ mod memory;
 mod smoke_secret_service;
 mod strace;
 mod support;
+mod systemd_unit;
