@@ -920,6 +920,34 @@ mod tests {
         found
     }
 
+    /// Whether process `pid` is gone, dead (a zombie), exiting, or has SIGKILL pending.
+    fn killed(pid: &str) -> bool {
+        const PF_EXITING: u64 = 0x4;
+        const SIGKILL_BIT: u64 = 1 << (9 - 1);
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return true;
+        };
+        // After "pid (comm) ": state, ppid, pgrp, session, tty, tpgid, flags, ...
+        let fields: Vec<&str> = stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
+        if matches!(fields.first(), Some(&("Z" | "X"))) || flags & PF_EXITING != 0 {
+            return true;
+        }
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return true;
+        };
+        status.lines().any(|line| {
+            ["ShdPnd:", "SigPnd:"].iter().any(|key| {
+                line.strip_prefix(key)
+                    .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                    .is_some_and(|pending| pending & SIGKILL_BIT != 0)
+            })
+        })
+    }
+
     /// Writes an executable by way of a child process: a file this (multi-threaded) test
     /// process had open for writing could be inherited by a concurrent fork and make the
     /// exec fail with ETXTBSY.
@@ -1196,13 +1224,9 @@ mod tests {
             !Path::new(&format!("/proc/{shell}")).exists(),
             "child {shell} is left"
         );
-        // The grandchild was killed (its new parent may not have reaped it yet).
-        let stat = std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap_or_default();
-        let state = stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
-        assert!(
-            stat.is_empty() || state == Some("Z") || state == Some("X"),
-            "grandchild {sleeper} still runs: {stat}"
-        );
+        // The grandchild was sent SIGKILL: it is dying, dead, or gone (its new parent may
+        // not have reaped it, and dying is not instant).
+        assert!(killed(sleeper), "grandchild {sleeper} still runs");
         // An expired deadline starts nothing.
         let err = creds
             .decrypt(
