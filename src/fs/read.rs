@@ -47,7 +47,7 @@ impl ReadError {
     }
 
     /// The error for a file of the vault or key dir.
-    fn into_vault_error(self, path: &Path) -> Error {
+    pub(crate) fn into_vault_error(self, path: &Path) -> Error {
         let path = path.to_owned();
         match self {
             Self::Io(action, source) => Error::Io {
@@ -155,7 +155,8 @@ pub(crate) fn read_followed(path: &Path) -> Result<FileContent, ReadError> {
     read_capped(File::from(fd))
 }
 
-fn read_capped(mut file: File) -> Result<FileContent, ReadError> {
+/// Reads an open file: a regular file within [`MAX_FILE_SIZE`], into a zeroizing buffer.
+pub(crate) fn read_capped(mut file: File) -> Result<FileContent, ReadError> {
     let st = rustix::fs::fstat(&file).map_err(|e| ReadError::Io("inspect", e.into()))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(ReadError::NotRegularFile);

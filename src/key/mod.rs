@@ -1,8 +1,9 @@
 //! Where the vault's key lives, and the rules for it, in one place.
 //!
 //! - [`KeyStore`]: the interface every place a key can live implements: create, load,
-//!   delete, and say where the key is and what protects it. [`keyring`] (the OS keyring) and
-//!   [`file`] (a 0600 key file) are behind it; a new key source is one new file.
+//!   delete, and say where the key is and what protects it. [`keyring`] (the OS keyring),
+//!   [`file`] (a 0600 key file) and [`systemd_creds`] (a credential sealed to the host by
+//!   systemd) are behind it; a new key source is one new file.
 //! - [`Keys`]: the policy over the stores: the `auto` fallback, reading a new key back
 //!   before anything is sealed to it, checking a loaded key against the recorded recipient,
 //!   and the per-process cache.
@@ -12,6 +13,7 @@
 
 pub(crate) mod file;
 pub(crate) mod keyring;
+pub(crate) mod systemd_creds;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -13,4 +13,5 @@ mod memory;
 mod smoke_secret_service;
 mod strace;
 mod support;
+mod systemd_unit;
 mod transcripts;
