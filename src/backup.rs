@@ -436,6 +436,7 @@ impl Vault {
             put_back(&aside);
             return Err(Error::KeyringUnavailable {
                 reason: "it did not take the new vault key (is the collection locked?)".into(),
+                detail: None,
             });
         }
         if let Err(e) = rustix::fs::fsync(dir.fd()) {

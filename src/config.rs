@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::key::Keys;
 use crate::key::keyring::Keyring;
+use crate::key::{KeyPlaces, Keys};
 use crate::{Error, KeySource, Vault};
 
 /// Reads one environment variable. The default reads the process environment; tests and
@@ -24,6 +24,7 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// | [`dir`](Self::dir) | `CONTINUUM_VAULT_DIR` | `~/.continuum` |
 /// | [`key_source`](Self::key_source) | `CONTINUUM_VAULT_KEY_SOURCE` | `auto` |
 /// | [`key_dir`](Self::key_dir) | `CONTINUUM_VAULT_KEY_DIR` | `$XDG_CONFIG_HOME/continuum-vault` |
+/// | [`credstore`](Self::credstore) | `CONTINUUM_VAULT_CREDSTORE` | `/etc/credstore.encrypted` |
 /// | [`timeout`](Self::timeout) | `CONTINUUM_VAULT_KEYRING_TIMEOUT_MS` | 5000 |
 ///
 /// The key file, with the file key source, is `<key dir>/<vault id>.key`
@@ -34,6 +35,7 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct VaultBuilder {
     dir: Option<PathBuf>,
     key_dir: Option<PathBuf>,
+    credstore: Option<PathBuf>,
     key_source: Option<KeySource>,
     timeout: Option<Duration>,
     env: EnvLookup,
@@ -45,6 +47,7 @@ impl Default for VaultBuilder {
         Self {
             dir: None,
             key_dir: None,
+            credstore: None,
             key_source: None,
             timeout: None,
             env: Arc::new(|name| std::env::var_os(name)),
@@ -76,6 +79,13 @@ impl VaultBuilder {
     /// root-only directory outside the home of a service's user.
     pub fn key_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.key_dir = Some(dir.into());
+        self
+    }
+
+    /// Keeps a systemd-credential key (key source `systemd-creds`) in this directory instead
+    /// of `CONTINUUM_VAULT_CREDSTORE` or `/etc/credstore.encrypted`.
+    pub fn credstore(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.credstore = Some(dir.into());
         self
     }
 
@@ -131,7 +141,7 @@ impl VaultBuilder {
         let key_source = setting(self.key_source, &var, "CONTINUUM_VAULT_KEY_SOURCE", |v| {
             v.to_str()
                 .and_then(|s| s.parse().ok())
-                .ok_or("auto, keyring or file")
+                .ok_or("auto, keyring, file or systemd-creds")
         })?
         .unwrap_or_default();
         let timeout = setting(
@@ -160,12 +170,22 @@ impl VaultBuilder {
                 reason: "a directory outside the vault dir (the key must not sit beside the secrets)",
             });
         }
+        let credstore = match setting(self.credstore, &var, "CONTINUUM_VAULT_CREDSTORE", |v| {
+            Ok(PathBuf::from(v))
+        })? {
+            Some(dir) => absolute_dir("CONTINUUM_VAULT_CREDSTORE", dir)?,
+            None => PathBuf::from(crate::key::systemd_creds::DEFAULT_CREDSTORE),
+        };
         let keys = Keys::new(
             key_source,
-            self.keyring.unwrap_or_else(Keyring::platform),
-            dir.clone(),
-            key_dir,
-            home,
+            KeyPlaces {
+                keyring: self.keyring.unwrap_or_else(Keyring::platform),
+                vault_dir: dir.clone(),
+                key_dir,
+                credstore,
+                env: env.clone(),
+                home,
+            },
         );
         Ok(Vault::new(dir, keys, timeout, env))
     }

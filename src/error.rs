@@ -31,7 +31,7 @@ pub enum Error {
     },
 
     /// A configuration variable or option has a value this tool does not understand.
-    #[error("invalid value {value:?} for {setting}: {reason}")]
+    #[error("invalid value {value:?} for {setting}")]
     InvalidSetting {
         /// The variable or option.
         setting: &'static str,
@@ -167,9 +167,15 @@ pub enum Error {
     /// The OS keyring could not be reached or refused the request.
     #[error("the OS keyring is unavailable: {reason}")]
     KeyringUnavailable {
-        /// The cause as the keyring reported it.
+        /// What is missing or wrong, in this tool's words.
         reason: String,
+        /// The keyring library's own message, for `--verbose` ([`Error::detail`]).
+        detail: Option<String>,
     },
+
+    /// The vault key could not be sealed or unsealed with systemd credentials.
+    #[error(transparent)]
+    SystemdCreds(Box<crate::key::systemd_creds::CredsError>),
 
     /// A keyring entry for a new key already exists (it is never overwritten).
     #[error("the OS keyring already holds an entry for {account:?}; it was left as it is")]
@@ -422,6 +428,7 @@ impl Error {
             | Self::Timeout { .. }
             | Self::IdentityMissing { .. }
             | Self::IdentityInvalid { .. } => ErrorClass::KeyUnavailable,
+            Self::SystemdCreds(e) => e.class(),
             Self::AmbiguousEnv { .. }
             | Self::KeySourceConflict { .. }
             | Self::Conflict { .. }
@@ -430,6 +437,16 @@ impl Error {
             Self::NoHomeDir | Self::Write { .. } | Self::Encrypt { .. } | Self::Random { .. } => {
                 ErrorClass::Other
             }
+        }
+    }
+
+    /// The underlying library's own words, kept out of the message (the command line shows
+    /// them with `--verbose`). Never a secret.
+    #[must_use]
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::KeyringUnavailable { detail, .. } => detail.as_deref(),
+            _ => None,
         }
     }
 
@@ -496,6 +513,7 @@ impl Error {
             | Self::KeyFileMissing { .. }
             | Self::IdentityInvalid { .. } => return Some(self.key_hint(restore)),
             Self::BackupKey { .. } | Self::NotABackup { .. } => return Some(self.backup_hint()),
+            Self::SystemdCreds(e) => return e.hint(),
             Self::Conflict { what: "a file", .. } => {
                 "choose another path: backups are never overwritten".into()
             }

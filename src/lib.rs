@@ -80,6 +80,7 @@ pub use backup::{BackupKey, RestoreKey};
 pub use config::VaultBuilder;
 pub use error::{Error, ErrorClass, Unsafe};
 pub use key::KeySource;
+pub use key::systemd_creds::{CredsError, Operation as CredsOperation};
 pub use lifecycle::{DEFAULT_GRACE, KeySet, MAX_GRACE, Migrated, Rotated};
 pub use recipients::{RecipientsChanged, Rekeyed};
 pub use resolve::{Loaded, Notice, Source, get_or_generate_jwt_secret};

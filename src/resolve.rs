@@ -2,9 +2,11 @@
 //!
 //! 1. `CONTINUUM_<NAME>`: the value itself, used exactly as given.
 //! 2. `CONTINUUM_<NAME>_FILE`: a file holding it (a Docker or Kubernetes secret), stripped.
-//! 3. The store: the vault file `~/.continuum/<name>` (a legacy plaintext file is used as
+//! 3. `$CREDENTIALS_DIRECTORY/<name>`: the secret itself, delivered to a systemd unit by
+//!    `LoadCredentialEncrypted=` or `LoadCredential=`, stripped.
+//! 4. The store: the vault file `~/.continuum/<name>` (a legacy plaintext file is used as
 //!    it is and left unchanged: only `migrate` encrypts it).
-//! 4. Nothing anywhere: a new `secrets.token_urlsafe(32)`-style secret, stored sealed.
+//! 5. Nothing anywhere: a new `secrets.token_urlsafe(32)`-style secret, stored sealed.
 //!
 //! And what the caller learns: the [`Source`] that won and the [`Notice`]s to print.
 
@@ -35,6 +37,11 @@ pub enum Source {
         /// The file it names.
         path: PathBuf,
     },
+    /// A credential systemd delivered to the unit: `$CREDENTIALS_DIRECTORY/<name>`.
+    Credential {
+        /// The file.
+        path: PathBuf,
+    },
     /// The vault's encrypted file.
     Vault {
         /// The file.
@@ -57,6 +64,7 @@ impl fmt::Display for Source {
         match self {
             Self::Env { var } => write!(f, "environment variable {var}"),
             Self::EnvFile { var, path } => write!(f, "file {} (from {var})", path.display()),
+            Self::Credential { path } => write!(f, "systemd credential {}", path.display()),
             Self::Vault { path } => write!(f, "vault file {}", path.display()),
             Self::Generated { path } => write!(f, "newly generated, stored in {}", path.display()),
             Self::Plaintext { path } => write!(
@@ -138,6 +146,9 @@ pub(crate) fn resolve(vault: &Vault, name: &SecretName, create: Create) -> Resul
     if let Some(loaded) = from_env_file(vault, name)? {
         return Ok(loaded);
     }
+    if let Some(loaded) = from_credential(vault, name)? {
+        return Ok(loaded);
+    }
     let deadline = vault.deadline();
     if let Some(loaded) = local::read(vault.local(), vault.keys(), name, &deadline)? {
         return Ok(loaded);
@@ -150,12 +161,61 @@ pub(crate) fn resolve(vault: &Vault, name: &SecretName, create: Create) -> Resul
     }
 }
 
-/// Steps 1 and 2 together: `Ok(None)` when neither variable applies.
+/// Steps 1 to 3 together: `Ok(None)` when neither variable nor a delivered credential applies.
 pub(crate) fn from_env(vault: &Vault, name: &SecretName) -> Result<Option<Loaded>, Error> {
-    match from_env_var(vault, name)? {
-        Some(loaded) => Ok(Some(loaded)),
-        None => from_env_file(vault, name),
+    if let Some(loaded) = from_env_var(vault, name)? {
+        return Ok(Some(loaded));
     }
+    if let Some(loaded) = from_env_file(vault, name)? {
+        return Ok(Some(loaded));
+    }
+    from_credential(vault, name)
+}
+
+/// Step 3: the secret delivered by systemd as `$CREDENTIALS_DIRECTORY/<name>`, read with the
+/// same checks as a delivered vault key. Stripped; empty is an error, never a fall-through.
+fn from_credential(vault: &Vault, name: &SecretName) -> Result<Option<Loaded>, Error> {
+    let creds = vault.keys().systemd_creds().creds();
+    let Some(bytes) = creds
+        .delivered(name.as_str())
+        .map_err(crate::key::systemd_creds::into_error)?
+    else {
+        return Ok(None);
+    };
+    let dir = vault
+        .var(crate::key::systemd_creds::CREDENTIALS_DIRECTORY)
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let path = dir.join(name.as_str());
+    let secret = match crate::seal::classify(&bytes) {
+        Kind::Plaintext => SecretString::from(crate::text::strip(
+            std::str::from_utf8(&bytes).unwrap_or_default(),
+        )),
+        Kind::Empty => {
+            return Err(Error::EmptyEnvFile {
+                var: crate::key::systemd_creds::CREDENTIALS_DIRECTORY.to_owned(),
+                path,
+            });
+        }
+        Kind::Encrypted => local::open_given(
+            vault.local(),
+            vault.keys(),
+            &path,
+            &bytes,
+            &vault.deadline(),
+        )?,
+        Kind::Garbage(reason) => {
+            return Err(Error::Corrupt {
+                path,
+                reason: reason.into(),
+            });
+        }
+    };
+    Ok(Some(Loaded {
+        secret,
+        source: Source::Credential { path },
+        notices: Vec::new(),
+    }))
 }
 
 /// Step 1: the variable itself. Set together with `_FILE`, the source is ambiguous.

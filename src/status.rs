@@ -22,7 +22,8 @@ use crate::{Error, ErrorClass, Vault};
 pub struct Status {
     /// The secret's name.
     pub name: String,
-    /// Which source would win: `env`, `env_file`, `vault`, or `none` (a load would generate).
+    /// Which source would win: `env`, `env_file`, `credential` (delivered by systemd),
+    /// `vault`, or `none` (a load would generate).
     pub source: &'static str,
     /// The file that would be read: the `_FILE` target, else the vault file.
     pub path: PathBuf,
@@ -54,6 +55,11 @@ pub struct Status {
     pub protection: Option<String>,
     /// Until when the previous secret stays valid (RFC 3339, UTC), while it does.
     pub previous_expires: Option<String>,
+    /// With the `systemd-creds` key source: the unit line that delivers the vault key.
+    pub credential_unit_line: Option<String>,
+    /// With the `systemd-creds` key source: whether `systemd-creds has-tpm2` reports a TPM2
+    /// (then new credentials are sealed to it as well as to the host key).
+    pub tpm2: Option<bool>,
     /// Whether the OS keyring answered (`None` when it was not needed).
     pub keyring_reachable: Option<bool>,
     /// What is wrong, each with its fix; any problem makes the secret not healthy.
@@ -93,6 +99,7 @@ enum Winner {
     Ambiguous,
     EmptyFileVar,
     EnvFile(PathBuf),
+    Credential(PathBuf),
     Vault,
 }
 
@@ -102,6 +109,21 @@ struct FileFacts {
     mode: u32,
     uid: u32,
     kind: Kind,
+}
+
+impl FileFacts {
+    fn of(c: &crate::fs::FileContent) -> Self {
+        Self {
+            mode: c.mode,
+            uid: c.uid,
+            kind: crate::seal::classify(&c.bytes),
+        }
+    }
+}
+
+/// Whether the variables (or a delivered credential) give a value.
+fn from_env(vault: &Vault, name: &SecretName) -> Result<bool, Error> {
+    crate::resolve::from_env(vault, name).map(|l| l.is_some())
 }
 
 /// Everything `status` knows, gathered once.
@@ -119,6 +141,7 @@ struct Facts {
     key_location: Option<String>,
     protection: Option<String>,
     previous_expires: Option<String>,
+    credential: Option<(String, bool)>,
     keyring_reachable: Option<bool>,
     requested: KeySource,
 }
@@ -142,6 +165,14 @@ impl Facts {
                 .var_is_set(&file_var)
                 .then(|| vault.var(&file_var).unwrap_or_default()),
         );
+        let delivered = vault
+            .var(crate::key::systemd_creds::CREDENTIALS_DIRECTORY)
+            .map(|d| PathBuf::from(d).join(name.as_str()))
+            .filter(|p| std::fs::symlink_metadata(p).is_ok());
+        let winner = match (winner, delivered) {
+            (Winner::Vault, Some(path)) => Winner::Credential(path),
+            (winner, _) => winner,
+        };
         let vault_path = vault.dir().join(name.as_str());
         let (dir_mode, dir_error, meta) = match vault.local().open() {
             Ok(Some(dir)) => {
@@ -156,38 +187,25 @@ impl Facts {
         let (path, file, load) = match &winner {
             Winner::EnvFile(path) => {
                 let file = crate::fs::read_followed(path)
-                    .map(|c| {
-                        Some(FileFacts {
-                            mode: c.mode,
-                            uid: c.uid,
-                            kind: crate::seal::classify(&c.bytes),
-                        })
-                    })
+                    .map(|c| Some(FileFacts::of(&c)))
                     .map_err(|e| e.into_error(&file_var, path));
-                let load = crate::resolve::from_env(vault, &name).map(|l| l.is_some());
-                (path.clone(), file, load)
+                (path.clone(), file, from_env(vault, &name))
             }
             Winner::Vault => {
-                let file = match vault.local().open() {
-                    Ok(Some(dir)) => dir.read(name.as_str()).map(|c| {
-                        c.map(|c| FileFacts {
-                            mode: c.mode,
-                            uid: c.uid,
-                            kind: crate::seal::classify(&c.bytes),
-                        })
-                    }),
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(e),
-                };
+                let file = vault.local().open().and_then(|dir| match dir {
+                    Some(dir) => dir
+                        .read(name.as_str())
+                        .map(|c| c.as_ref().map(FileFacts::of)),
+                    None => Ok(None),
+                });
                 let load = local::probe(vault.local(), vault.keys(), &name, &vault.deadline())
                     .map(|l| l.is_some());
                 (vault_path, file, load)
             }
-            Winner::Env | Winner::Ambiguous | Winner::EmptyFileVar => (
-                vault_path,
-                Ok(None),
-                crate::resolve::from_env(vault, &name).map(|l| l.is_some()),
-            ),
+            Winner::Credential(path) => (path.clone(), Ok(None), from_env(vault, &name)),
+            Winner::Env | Winner::Ambiguous | Winner::EmptyFileVar => {
+                (vault_path, Ok(None), from_env(vault, &name))
+            }
         };
         let meta_ref = meta.as_ref().ok().and_then(Option::as_ref);
         let key_location = meta_ref.map(|m| vault.keys().describe(&m.key_ref()));
@@ -196,6 +214,15 @@ impl Facts {
             .and_then(|m| m.previous.get(name.as_str()).copied())
             .filter(|r| !r.expired())
             .map(|r| crate::lifecycle::rfc3339(r.until()));
+        let credential = meta_ref
+            .filter(|m| m.key_source == KeySource::SystemdCreds)
+            .map(|m| {
+                let facts = vault
+                    .keys()
+                    .systemd_creds()
+                    .facts(&m.key_ref(), &vault.deadline());
+                (facts.unit_line, facts.tpm2)
+            });
         let keyring_needed = match meta_ref {
             Some(m) => m.key_source == KeySource::Keyring,
             None => vault.keys().requested() != KeySource::File,
@@ -214,6 +241,7 @@ impl Facts {
             key_location,
             protection,
             previous_expires,
+            credential,
             keyring_reachable,
             requested: vault.keys().requested(),
         }
@@ -225,6 +253,7 @@ impl Facts {
         let file = self.file.as_ref().ok().and_then(Option::as_ref);
         let content = match (&self.winner, &self.file, file) {
             (Winner::Env | Winner::Ambiguous | Winner::EmptyFileVar, _, _) => "env",
+            (Winner::Credential(_), _, _) => "credential",
             (_, Err(_), _) => "unreadable",
             (_, _, Some(f)) => match f.kind {
                 Kind::Encrypted => "encrypted",
@@ -237,6 +266,7 @@ impl Facts {
         let source = match (&self.winner, &self.load) {
             (Winner::Env | Winner::Ambiguous, _) => "env",
             (Winner::EnvFile(_) | Winner::EmptyFileVar, _) => "env_file",
+            (Winner::Credential(_), _) => "credential",
             (Winner::Vault, Ok(false)) => "none",
             (Winner::Vault, _) => "vault",
         };
@@ -257,6 +287,8 @@ impl Facts {
             key_location: self.key_location.clone(),
             protection: self.protection.clone(),
             previous_expires: self.previous_expires.clone(),
+            credential_unit_line: self.credential.as_ref().map(|c| c.0.clone()),
+            tpm2: self.credential.as_ref().map(|c| c.1),
             keyring_reachable: self.keyring_reachable,
             healthy: problems.is_empty(),
             problems,
@@ -352,8 +384,8 @@ fn problems(f: &Facts) -> (Vec<Problem>, Vec<Problem>) {
         warnings.push(Problem {
             message: protection.clone(),
             fix: Some(
-                "on a desktop: `continuum-vault rekey --to keyring`; for a new vault on a server: \
-                 a key dir outside the home (CONTINUUM_VAULT_KEY_DIR), kept out of its backups"
+                "on a server, as root: `continuum-vault rekey --to systemd-creds` (the key sealed \
+                 to the host); on a desktop: `continuum-vault rekey --to keyring`"
                     .into(),
             ),
             class: ErrorClass::UnsafePath,
@@ -395,6 +427,7 @@ mod tests {
             key_location: None,
             protection: None,
             previous_expires: None,
+            credential: None,
             keyring_reachable: None,
             requested: KeySource::Auto,
         }

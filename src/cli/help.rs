@@ -7,11 +7,15 @@
 macro_rules! vault_vars {
     () => {
         "  CONTINUUM_VAULT_DIR                 the vault directory (--dir) [default: ~/.continuum]\n\
-         \x20 CONTINUUM_VAULT_KEY_SOURCE          auto, keyring or file (--key-source) [default: auto]\n\
-         \x20 CONTINUUM_VAULT_KEYRING_TIMEOUT_MS  how long to wait for the keyring or the vault lock\n\
-         \x20                                     [default: 5000]\n\
-         \x20 XDG_CONFIG_HOME                     key files live in $XDG_CONFIG_HOME/continuum-vault\n\
-         \x20                                     [default: ~/.config]\n\
+         \x20 CONTINUUM_VAULT_KEY_SOURCE          auto, keyring, file or systemd-creds (--key-source)\n\
+         \x20                                     [default: auto]\n\
+         \x20 CONTINUUM_VAULT_KEYRING_TIMEOUT_MS  how long to wait for the keyring, systemd-creds or\n\
+         \x20                                     the vault lock [default: 5000]\n\
+         \x20 CONTINUUM_VAULT_KEY_DIR             where new key files go\n\
+         \x20                                     [default: $XDG_CONFIG_HOME/continuum-vault]\n\
+         \x20 CONTINUUM_VAULT_CREDSTORE           where a systemd-creds key goes\n\
+         \x20                                     [default: /etc/credstore.encrypted]\n\
+         \x20 XDG_CONFIG_HOME                     [default: ~/.config]\n\
          \x20 HOME                                the default vault directory's parent"
     };
 }
@@ -21,7 +25,9 @@ macro_rules! secret_vars {
     () => {
         "  CONTINUUM_<NAME>                    the secret itself, used as given (NAME in capitals)\n\
          \x20 CONTINUUM_<NAME>_FILE               a file holding the secret (e.g. a mounted secret),\n\
-         \x20                                     stripped; setting both is an error\n"
+         \x20                                     stripped; setting both is an error\n\
+         \x20 CREDENTIALS_DIRECTORY               set by systemd: $CREDENTIALS_DIRECTORY/<name> is\n\
+         \x20                                     the secret itself, delivered to the unit\n"
     };
 }
 

@@ -68,8 +68,10 @@ enum KeySourceArg {
     Auto,
     /// The OS keyring only.
     Keyring,
-    /// A key file in $XDG_CONFIG_HOME/continuum-vault.
+    /// A key file, in $XDG_CONFIG_HOME/continuum-vault unless the key dir is set.
     File,
+    /// A systemd credential sealed to this host (root only).
+    SystemdCreds,
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,8 +263,10 @@ enum RecipientsAction {
 enum RekeyTarget {
     /// The OS keyring.
     Keyring,
-    /// A key file in $XDG_CONFIG_HOME/continuum-vault.
+    /// A key file, in $XDG_CONFIG_HOME/continuum-vault unless the key dir is set.
     File,
+    /// A systemd credential sealed to this host (run as root).
+    SystemdCreds,
 }
 
 /// Parses the command line, runs the command and returns its exit code.
@@ -338,6 +342,7 @@ fn dispatch(cli: &Cli, out: Output) -> Result<u8, Failure> {
             match to {
                 RekeyTarget::Keyring => KeySource::Keyring,
                 RekeyTarget::File => KeySource::File,
+                RekeyTarget::SystemdCreds => KeySource::SystemdCreds,
             },
             *json,
         ),
@@ -357,6 +362,7 @@ fn vault(cli: &Cli) -> Result<Vault, Failure> {
             KeySourceArg::Auto => KeySource::Auto,
             KeySourceArg::Keyring => KeySource::Keyring,
             KeySourceArg::File => KeySource::File,
+            KeySourceArg::SystemdCreds => KeySource::SystemdCreds,
         });
     }
     Ok(builder.build()?)

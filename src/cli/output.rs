@@ -98,6 +98,9 @@ pub(crate) fn error_text(failure: &Failure, verbose: bool) -> String {
     }
     if verbose {
         if let Failure::Vault(e) = failure {
+            if let Some(detail) = e.detail() {
+                let _ = writeln!(text, "detail: {detail}");
+            }
             let mut cause = std::error::Error::source(e);
             while let Some(c) = cause {
                 let _ = writeln!(text, "caused by: {c}");

@@ -51,6 +51,18 @@ fn human(s: &continuum_vault::Status) -> String {
     }
     let _ = writeln!(out, "key:           {}", or_dash(s.key_location.clone()));
     let _ = writeln!(out, "protection:    {}", or_dash(s.protection.clone()));
+    if let Some(line) = &s.credential_unit_line {
+        let _ = writeln!(out, "unit line:     {line}");
+        let _ = writeln!(
+            out,
+            "tpm2:          {}",
+            if s.tpm2 == Some(true) {
+                "yes (new credentials are sealed to it too)"
+            } else {
+                "no (sealed to the host key only)"
+            }
+        );
+    }
     let _ = writeln!(
         out,
         "previous:      {}",

@@ -245,6 +245,7 @@ fn on_worker<T: Send + 'static>(
         })
         .map_err(|e| Error::KeyringUnavailable {
             reason: format!("cannot start a worker thread: {e}"),
+            detail: None,
         })?;
     rx.recv_timeout(deadline.remaining()).map_err(|e| match e {
         mpsc::RecvTimeoutError::Timeout => Error::Timeout {
@@ -253,26 +254,59 @@ fn on_worker<T: Send + 'static>(
         },
         mpsc::RecvTimeoutError::Disconnected => Error::KeyringUnavailable {
             reason: "the keyring call panicked".into(),
+            detail: None,
         },
     })
 }
 
 /// Describes a keyring error without ever printing secret bytes (keyring-core's
-/// `BadEncoding` and `BadDataFormat` carry them).
+/// `BadEncoding` and `BadDataFormat` carry them), in this tool's words; the library's own
+/// message is kept as the detail that `--verbose` shows.
 fn unavailable(e: &keyring_core::Error) -> Error {
     use keyring_core::Error as K;
-    let reason = match e {
-        K::PlatformFailure(inner) => format!("platform failure: {inner}"),
-        K::NoStorageAccess(inner) => format!("no access to the keyring: {inner}"),
-        K::NoEntry => "no entry".into(),
-        K::BadEncoding(_) | K::BadDataFormat(..) => {
-            "the entry holds data in an unexpected format".into()
+    let (reason, detail) = match e {
+        K::PlatformFailure(inner) | K::NoStorageAccess(inner) => {
+            let text = inner.to_string();
+            (summarize(&text), Some(text))
         }
-        K::Ambiguous(items) => format!("{} entries match; remove the extra ones", items.len()),
-        K::NoDefaultStore => "no keyring store is available".into(),
-        other => other.to_string(),
+        K::NoEntry => ("no entry".into(), None),
+        K::BadEncoding(_) | K::BadDataFormat(..) => {
+            ("the entry holds data in an unexpected format".into(), None)
+        }
+        K::Ambiguous(items) => (
+            format!("{} entries match; remove the extra ones", items.len()),
+            None,
+        ),
+        K::NoDefaultStore => ("no keyring store is available".into(), None),
+        other => (
+            "the keyring refused the request".into(),
+            Some(other.to_string()),
+        ),
     };
-    Error::KeyringUnavailable { reason }
+    Error::KeyringUnavailable { reason, detail }
+}
+
+/// What a platform failure means, from the message of the D-Bus or Keychain library.
+fn summarize(text: &str) -> String {
+    let has = |needle: &str| text.contains(needle);
+    if has("Failed to connect") || has("DBUS_SESSION_BUS_ADDRESS") || has("Address") {
+        "no session bus is reachable (DBUS_SESSION_BUS_ADDRESS is unset, or names no running bus)"
+            .into()
+    } else if has("ServiceUnknown")
+        || has("org.freedesktop.secrets")
+        || has("not provided")
+        || has("not returned from SS API")
+    {
+        "the session bus has no Secret Service (org.freedesktop.secrets): no keyring daemon \
+         such as gnome-keyring is running"
+            .into()
+    } else if has("ocked") {
+        "the keyring collection is locked".into()
+    } else if has("imed out") || has("imeout") {
+        "the Secret Service did not answer".into()
+    } else {
+        "the Secret Service refused the request".into()
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,11 @@ pub enum KeySource {
     Keyring,
     /// A key file: `$XDG_CONFIG_HOME/continuum-vault/<vault id>.key`, mode 0600.
     File,
+    /// A systemd credential sealed to this host (`systemd-creds encrypt`): the file
+    /// `$CONTINUUM_VAULT_CREDSTORE/continuum-vault-<vault id>` (default
+    /// `/etc/credstore.encrypted`), delivered to a unit by `LoadCredentialEncrypted=`.
+    #[serde(rename = "systemd-creds")]
+    SystemdCreds,
 }
 
 impl KeySource {
@@ -50,6 +55,7 @@ impl KeySource {
             Self::Auto => "auto",
             Self::Keyring => "keyring",
             Self::File => "file",
+            Self::SystemdCreds => "systemd-creds",
         }
     }
 }
@@ -60,6 +66,7 @@ impl fmt::Display for KeySource {
             Self::Auto => "automatic choice (keyring, else key file)",
             Self::Keyring => "OS keyring",
             Self::File => "key file",
+            Self::SystemdCreds => "systemd credential",
         })
     }
 }
@@ -72,10 +79,11 @@ impl FromStr for KeySource {
             "auto" => Ok(Self::Auto),
             "keyring" => Ok(Self::Keyring),
             "file" => Ok(Self::File),
+            "systemd-creds" => Ok(Self::SystemdCreds),
             other => Err(crate::Error::InvalidSetting {
                 setting: "key source",
                 value: other.to_owned(),
-                reason: "auto, keyring or file",
+                reason: "auto, keyring, file or systemd-creds",
             }),
         }
     }
@@ -151,6 +159,16 @@ pub(crate) trait KeyStore {
     fn protection(&self, at: &KeyRef<'_>, home: Option<&Path>) -> String;
 }
 
+/// Where keys can be put, for [`Keys::new`].
+pub(crate) struct KeyPlaces {
+    pub(crate) keyring: keyring::Keyring,
+    pub(crate) vault_dir: PathBuf,
+    pub(crate) key_dir: PathBuf,
+    pub(crate) credstore: PathBuf,
+    pub(crate) env: crate::config::EnvLookup,
+    pub(crate) home: Option<PathBuf>,
+}
+
 /// A loaded key and the vault it was loaded for.
 struct CachedKey {
     id: String,
@@ -163,6 +181,7 @@ pub(crate) struct Keys {
     requested: KeySource,
     keyring: keyring::KeyringStore,
     file: file::FileStore,
+    creds: systemd_creds::CredsStore,
     home: Option<PathBuf>,
     /// The key once loaded, for later reads by this process (writes always fetch it again,
     /// to prove it is still retrievable before anything is sealed to it).
@@ -170,17 +189,20 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    pub(crate) fn new(
-        requested: KeySource,
-        keyring: keyring::Keyring,
-        vault_dir: PathBuf,
-        key_dir: PathBuf,
-        home: Option<PathBuf>,
-    ) -> Self {
+    pub(crate) fn new(requested: KeySource, places: KeyPlaces) -> Self {
+        let KeyPlaces {
+            keyring,
+            vault_dir,
+            key_dir,
+            credstore,
+            env,
+            home,
+        } = places;
         Self {
             requested,
             keyring: keyring::KeyringStore::new(keyring, vault_dir),
             file: file::FileStore::new(key_dir),
+            creds: systemd_creds::CredsStore::new(env, credstore),
             home,
             cache: Mutex::new(None),
         }
@@ -205,7 +227,13 @@ impl Keys {
         match source {
             KeySource::Keyring => &self.keyring,
             KeySource::File | KeySource::Auto => &self.file,
+            KeySource::SystemdCreds => &self.creds,
         }
+    }
+
+    /// The systemd-credential store (for `status`, and secrets delivered by systemd).
+    pub(crate) fn systemd_creds(&self) -> &systemd_creds::CredsStore {
+        &self.creds
     }
 
     /// The key for reading: from this process's cache, else loaded (and then cached).
@@ -261,7 +289,7 @@ impl Keys {
     ) -> Result<(Placed, Arc<VaultKey>), Error> {
         let key = VaultKey::generate();
         let (source, file) = match to {
-            KeySource::Keyring | KeySource::File => {
+            KeySource::Keyring | KeySource::File | KeySource::SystemdCreds => {
                 (to, self.store(to).create(id, &key, deadline)?)
             }
             KeySource::Auto => match self.keyring.create(id, &key, deadline) {
@@ -297,8 +325,9 @@ impl Keys {
             "WARNING: the OS keyring is not usable ({e}).\n\
              WARNING: the vault key was written to {file} instead (mode 0600).\n\
              WARNING: {}\n\
-             WARNING: to harden: on a desktop, `continuum-vault rekey --to keyring` once a Secret Service is unlocked;\n\
-             WARNING: set CONTINUUM_VAULT_KEY_SOURCE=keyring to forbid this fallback.",
+             WARNING: to harden: on a server, as root, `continuum-vault rekey --to systemd-creds` (the key sealed to the host);\n\
+             WARNING: on a desktop, `continuum-vault rekey --to keyring` once a Secret Service is unlocked;\n\
+             WARNING: set CONTINUUM_VAULT_KEY_SOURCE to keyring or systemd-creds to forbid this fallback.",
             self.file.protection(&at, self.home.as_deref())
         ))
     }

@@ -16,10 +16,6 @@
 //! environment with `PATH` and the variables `systemd-creds` itself reads passed through
 //! ([`PASSED_VARS`]), among them `SYSTEMD_CREDENTIAL_SECRET`, the host key's path.
 
-// Wired into the vault by the key-store seam (`KeySource::SystemdCreds`); until then only the
-// tests below call it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -33,6 +29,7 @@ use std::time::Duration;
 use rustix::fs::{Mode, OFlags};
 use zeroize::Zeroizing;
 
+use super::{KeyRef, KeyStore, VaultKey};
 use crate::config::EnvLookup;
 use crate::deadline::Deadline;
 use crate::fs::atomic::Replace;
@@ -89,7 +86,8 @@ pub(crate) fn load_credential_line(name: &str, path: &Path) -> String {
 
 /// A `systemd-creds` call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Operation {
+#[non_exhaustive]
+pub enum Operation {
     /// `systemd-creds encrypt`.
     Encrypt,
     /// `systemd-creds decrypt`.
@@ -118,7 +116,7 @@ impl std::fmt::Display for Operation {
 /// key material: `detail` is one line of `systemd-creds`' standard error, filtered.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub(crate) enum CredsError {
+pub enum CredsError {
     /// No executable `systemd-creds` in any absolute directory of `PATH`.
     #[error("systemd-creds is not installed: no executable {PROGRAM} in PATH ({path})")]
     NotInstalled {
@@ -200,12 +198,30 @@ pub(crate) enum CredsError {
 
     /// A file or directory problem (the credential store, the delivered credential).
     #[error(transparent)]
-    File(#[from] Error),
+    File(Box<Error>),
+}
+
+impl From<Error> for CredsError {
+    fn from(e: Error) -> Self {
+        Self::File(Box::new(e))
+    }
 }
 
 impl CredsError {
+    /// The class of the error: an existing credential is a conflict, a bad name a usage
+    /// error, everything else means the key cannot be had.
+    pub(crate) fn class(&self) -> crate::ErrorClass {
+        match self {
+            Self::Exists { .. } => crate::ErrorClass::Conflict,
+            Self::InvalidName { .. } => crate::ErrorClass::Usage,
+            Self::File(e) => e.class(),
+            _ => crate::ErrorClass::KeyUnavailable,
+        }
+    }
+
     /// What the user can do about it.
-    pub(crate) fn hint(&self) -> Option<String> {
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
         Some(match self {
             Self::NotInstalled { .. } => "install systemd (systemd-creds is part of it), or \
                  choose another key source with --key-source"
@@ -445,7 +461,7 @@ impl SystemdCreds {
             Err(e) => return Err(io_error("open", &path, e.into()).into()),
         };
         let content =
-            read_capped(File::from(fd)).map_err(|e| CredsError::File(e.into_vault_error(&path)))?;
+            read_capped(File::from(fd)).map_err(|e| CredsError::from(e.into_vault_error(&path)))?;
         if let Some(problem) = delivered_problem(content.uid, content.mode, my_uid(), false) {
             return Err(unsafe_path(&path, problem));
         }
@@ -786,6 +802,145 @@ fn unsafe_path(path: &Path, problem: Unsafe) -> CredsError {
     .into()
 }
 
+/// The vault key as a systemd credential: `<credstore>/continuum-vault-<id>`.
+pub(crate) struct CredsStore {
+    creds: SystemdCreds,
+    credstore: PathBuf,
+}
+
+impl CredsStore {
+    pub(crate) fn new(env: EnvLookup, credstore: PathBuf) -> Self {
+        Self {
+            creds: SystemdCreds::new(env),
+            credstore,
+        }
+    }
+
+    /// The credential file `at` names: the recorded one, else the default place for its id.
+    fn path(&self, at: &KeyRef<'_>) -> PathBuf {
+        at.file.map_or_else(
+            || self.credstore.join(credential_name(at.id)),
+            Path::to_path_buf,
+        )
+    }
+
+    /// What `status` shows: the credential's file, name, the unit line that delivers it,
+    /// and whether a TPM2 seals it too.
+    pub(crate) fn facts(&self, at: &KeyRef<'_>, deadline: &Deadline) -> CredentialFacts {
+        let name = credential_name(at.id);
+        let path = self.path(at);
+        CredentialFacts {
+            unit_line: load_credential_line(&name, &path),
+            tpm2: self.creds.has_tpm2(deadline),
+            path,
+            name,
+        }
+    }
+
+    /// The runner, for reading a delivered secret (`$CREDENTIALS_DIRECTORY/<name>`).
+    pub(crate) fn creds(&self) -> &SystemdCreds {
+        &self.creds
+    }
+}
+
+/// A credential, as `status` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct CredentialFacts {
+    pub(crate) path: PathBuf,
+    pub(crate) name: String,
+    pub(crate) unit_line: String,
+    pub(crate) tpm2: bool,
+}
+
+/// The crate's error for a systemd-credential failure.
+pub(crate) fn into_error(e: CredsError) -> Error {
+    creds_error(e)
+}
+
+fn creds_error(e: CredsError) -> Error {
+    match e {
+        CredsError::File(e) => *e,
+        other => Error::SystemdCreds(Box::new(other)),
+    }
+}
+
+impl KeyStore for CredsStore {
+    fn create(
+        &self,
+        id: &str,
+        key: &VaultKey,
+        deadline: &Deadline,
+    ) -> Result<Option<PathBuf>, Error> {
+        self.creds
+            .encrypt(
+                &credential_name(id),
+                &key.to_text(),
+                &self.credstore,
+                deadline,
+            )
+            .map(Some)
+            .map_err(creds_error)
+    }
+
+    fn load(&self, at: &KeyRef<'_>, deadline: &Deadline) -> Result<VaultKey, Error> {
+        let path = self.path(at);
+        let name = credential_name(at.id);
+        let delivered = self.creds.delivered(&name).map_err(creds_error)?;
+        if delivered.is_none()
+            && let Err(rustix::io::Errno::NOENT) = rustix::fs::stat(&path)
+        {
+            return Err(Error::KeyFileMissing { path });
+        }
+        let bytes = match delivered {
+            Some(bytes) => bytes,
+            None => self
+                .creds
+                .decrypt(&name, &path, deadline)
+                .map_err(creds_error)?,
+        };
+        std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(VaultKey::parse)
+            .ok_or_else(|| Error::IdentityInvalid {
+                location: self.describe(at),
+                detail: "",
+            })
+    }
+
+    fn delete(&self, at: &KeyRef<'_>, _deadline: &Deadline) -> Result<(), Error> {
+        let path = self.path(at);
+        let Some(dir) = path.parent().map(PrivateDir::open).transpose()?.flatten() else {
+            return Ok(());
+        };
+        let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
+            return Ok(());
+        };
+        match rustix::fs::unlinkat(dir.fd(), file, rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(Error::Write {
+                path,
+                source: e.into(),
+            }),
+        }
+    }
+
+    fn describe(&self, at: &KeyRef<'_>) -> String {
+        format!(
+            "the systemd credential {} (name {})",
+            self.path(at).display(),
+            credential_name(at.id)
+        )
+    }
+
+    fn protection(&self, _at: &KeyRef<'_>, _home: Option<&Path>) -> String {
+        "the key is sealed by systemd-creds to this host's credential key \
+         (/var/lib/systemd/credential.secret, readable by root only; also to the TPM2 when the \
+         host has one): a copy of the home directory or of the vault cannot decrypt the secret; \
+         root on this host, or a copy of the whole disk holding the host key (without a TPM2), can"
+            .into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Against the real `systemd-creds`, each test with its own throwaway host key
@@ -1113,8 +1268,8 @@ mod tests {
         let err = creds.decrypt(&name, &path, &soon()).unwrap_err();
         assert!(
             matches!(
-                err,
-                CredsError::File(Error::UnsafePath {
+                &err,
+                CredsError::File(e) if matches!(**e, Error::UnsafePath {
                     problem: Unsafe::ReadableByOthers { .. },
                     ..
                 })
@@ -1130,8 +1285,8 @@ mod tests {
         let err = creds.delivered("link").unwrap_err();
         assert!(
             matches!(
-                err,
-                CredsError::File(Error::UnsafePath {
+                &err,
+                CredsError::File(e) if matches!(**e, Error::UnsafePath {
                     problem: Unsafe::Symlink,
                     ..
                 })
@@ -1141,7 +1296,7 @@ mod tests {
         let relative = runner(&[(CREDENTIALS_DIRECTORY, OsStr::new("credentials"))]);
         assert!(matches!(
             relative.delivered(&name),
-            Err(CredsError::File(Error::InvalidSetting { .. }))
+            Err(CredsError::File(e)) if matches!(*e, Error::InvalidSetting { .. })
         ));
     }
 

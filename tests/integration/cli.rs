@@ -39,7 +39,7 @@ fn auto_without_a_session_bus_falls_back_to_a_key_file_loudly_and_records_it() {
     let run = env.run(&["get"]);
     run.assert_code(0)
         .assert_stderr_has("WARNING: the OS keyring is not usable")
-        .assert_stderr_has("CONTINUUM_VAULT_KEY_SOURCE=keyring");
+        .assert_stderr_has("set CONTINUUM_VAULT_KEY_SOURCE to keyring or systemd-creds");
     let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
     assert!(meta.contains("\"key_source\": \"file\""), "{meta}");
     let keys: Vec<_> = std::fs::read_dir(env.key_dir()).unwrap().collect();
@@ -467,7 +467,7 @@ fn usage_errors_exit_2_and_names_are_checked() {
     env.set("CONTINUUM_VAULT_KEY_SOURCE", "tpm");
     env.run(&["get"])
         .assert_code(2)
-        .assert_stderr_has("auto, keyring or file");
+        .assert_stderr_has("auto, keyring, file or systemd-creds");
 }
 
 #[test]

@@ -142,7 +142,8 @@ Usage: continuum-vault get [OPTIONS] [NAME]
 Arguments:
   [NAME]
           The secret's name
-          \n          [default: jwt_secret]
+          
+          [default: jwt_secret]
 
 Options:
       --dir <DIR>
@@ -155,9 +156,10 @@ Options:
           Where the vault key lives [env: CONTINUUM_VAULT_KEY_SOURCE] [default: auto]
 
           Possible values:
-          - auto:    The OS keyring when it answers, else a key file (with a loud warning)
-          - keyring: The OS keyring only
-          - file:    A key file in $XDG_CONFIG_HOME/continuum-vault
+          - auto:          The OS keyring when it answers, else a key file (with a loud warning)
+          - keyring:       The OS keyring only
+          - file:          A key file, in $XDG_CONFIG_HOME/continuum-vault unless the key dir is set
+          - systemd-creds: A systemd credential sealed to this host (root only)
 
   -q, --quiet
           Print no notices, only warnings and errors
@@ -178,12 +180,18 @@ Variables:
   CONTINUUM_<NAME>                    the secret itself, used as given (NAME in capitals)
   CONTINUUM_<NAME>_FILE               a file holding the secret (e.g. a mounted secret),
                                       stripped; setting both is an error
+  CREDENTIALS_DIRECTORY               set by systemd: $CREDENTIALS_DIRECTORY/<name> is
+                                      the secret itself, delivered to the unit
   CONTINUUM_VAULT_DIR                 the vault directory (--dir) [default: ~/.continuum]
-  CONTINUUM_VAULT_KEY_SOURCE          auto, keyring or file (--key-source) [default: auto]
-  CONTINUUM_VAULT_KEYRING_TIMEOUT_MS  how long to wait for the keyring or the vault lock
-                                      [default: 5000]
-  XDG_CONFIG_HOME                     key files live in $XDG_CONFIG_HOME/continuum-vault
-                                      [default: ~/.config]
+  CONTINUUM_VAULT_KEY_SOURCE          auto, keyring, file or systemd-creds (--key-source)
+                                      [default: auto]
+  CONTINUUM_VAULT_KEYRING_TIMEOUT_MS  how long to wait for the keyring, systemd-creds or
+                                      the vault lock [default: 5000]
+  CONTINUUM_VAULT_KEY_DIR             where new key files go
+                                      [default: $XDG_CONFIG_HOME/continuum-vault]
+  CONTINUUM_VAULT_CREDSTORE           where a systemd-creds key goes
+                                      [default: /etc/credstore.encrypted]
+  XDG_CONFIG_HOME                     [default: ~/.config]
   HOME                                the default vault directory's parent
 "
     );
@@ -315,7 +323,11 @@ fn bash_completes_subcommands_their_options_and_values() {
     let to = bash_complete(&env, &script, &["continuum-vault", "rekey", "--to", ""]);
     assert_eq!(
         to,
-        BTreeSet::from(["file".to_owned(), "keyring".to_owned()])
+        BTreeSet::from([
+            "file".to_owned(),
+            "keyring".to_owned(),
+            "systemd-creds".to_owned()
+        ])
     );
 }
 

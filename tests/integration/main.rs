@@ -13,5 +13,6 @@ mod memory;
 mod smoke_secret_service;
 mod strace;
 mod support;
+mod systemd_creds;
 mod systemd_unit;
 mod transcripts;
