@@ -1,6 +1,7 @@
 //! The command line: one module per command; errors are printed here, once.
 
 mod docs;
+mod exec;
 mod exit;
 mod get;
 mod help;

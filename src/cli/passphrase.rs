@@ -81,14 +81,14 @@ fn from_file(path: &Path) -> Result<SecretString, Failure> {
     first_line(&buf[..filled])
 }
 
-/// Prompts on /dev/tty with echo off; fails (instead of blocking) when there is no terminal.
-fn prompt(text: &str) -> Result<SecretString, Failure> {
-    let no_tty = |e: std::io::Error| {
-        Failure::Vault(Error::InvalidSetting {
-            setting: "passphrase",
-            value: format!("(no terminal: {e})"),
-            reason: "--passphrase-file FILE when not run from a terminal",
-        })
+/// Prompts on /dev/tty with echo off and reads one line; fails (instead of blocking) when
+/// there is no terminal. Also how `set` reads a value typed at a terminal.
+pub(crate) fn prompt(text: &str) -> Result<SecretString, Failure> {
+    let no_tty = |e: std::io::Error| Failure::Usage {
+        message: format!("there is no terminal to type a secret at ({e})"),
+        hint: "pass the passphrase with --passphrase-file FILE (backup, restore), or pipe the \
+               value on standard input (set)"
+            .into(),
     };
     let tty = std::fs::OpenOptions::new()
         .read(true)

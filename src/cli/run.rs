@@ -3,7 +3,6 @@
 //! replaced, so no copy of the secrets stays behind in it.
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 
 use continuum_vault::secrecy::ExposeSecret;
 use continuum_vault::{DEFAULT_SECRET, KeySet, Vault};
@@ -31,22 +30,25 @@ pub(crate) fn run(
             hint: "put the command after `--`: continuum-vault run -- CMD [ARGS]...".into(),
         });
     };
-    let mut command = std::process::Command::new(program);
-    command.args(args);
+    let mut env = super::exec::Env::inherit();
     for (name, keys) in &sets {
         let var = format!("CONTINUUM_{}", name.to_ascii_uppercase());
         // The `_FILE` variable is removed: the child must not see two sources for one secret.
-        command
-            .env(&var, keys.current().expose_secret())
-            .env_remove(format!("{var}_FILE"));
+        env.set(&var, keys.current().expose_secret().as_bytes());
+        env.remove(&format!("{var}_FILE"));
         // The previous secret, while its grace window lasts, so the server can still verify
         // sessions signed before a rotation.
         match keys.previous() {
-            Some((previous, _)) => command.env(format!("{var}_PREVIOUS"), previous.expose_secret()),
-            None => command.env_remove(format!("{var}_PREVIOUS")),
-        };
+            Some((previous, _)) => env.set(
+                &format!("{var}_PREVIOUS"),
+                previous.expose_secret().as_bytes(),
+            ),
+            None => env.remove(&format!("{var}_PREVIOUS")),
+        }
     }
-    let err = command.exec();
+    let err = super::exec::exec(program, args, &env);
+    drop(env);
+    drop(sets);
     Err(Failure::Exec {
         program: program.clone(),
         source: err,

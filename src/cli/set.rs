@@ -17,10 +17,12 @@ pub(crate) fn run(
     json: bool,
 ) -> Result<u8, Failure> {
     let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprintln!("Type the value, then press Enter and Ctrl-D:");
-    }
-    let value = read_value(stdin.lock())?;
+    // Typed at a terminal, the value is not echoed (like a passphrase); piped, it is read whole.
+    let value = if stdin.is_terminal() {
+        super::passphrase::prompt(&format!("Value of {name} (not shown): "))?
+    } else {
+        read_value(stdin.lock())?
+    };
     let (outcome, notices) = vault.set(name, &value, force)?;
     out.notices(&notices);
     if json {

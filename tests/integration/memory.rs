@@ -276,6 +276,29 @@ impl Needle {
             bytes: s.as_bytes().to_vec(),
         }
     }
+
+    /// The vault key of `env` (file key source): its text form and its raw 32 bytes.
+    fn vault_key(env: &TestEnv) -> [Self; 2] {
+        let text = std::fs::read_to_string(env.key_file()).expect("read the key file");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+            .expect("a key line")
+            .to_owned();
+        let (_, raw) = bech32::decode(&line).expect("bech32");
+        assert_eq!(raw.len(), 32, "an X25519 key");
+        [
+            // The data part: "AGE-SECRET-KEY-1" itself is a constant in the binary.
+            Self {
+                label: "vault key (text)".into(),
+                bytes: line["AGE-SECRET-KEY-1".len()..].as_bytes().to_vec(),
+            },
+            Self {
+                label: "vault key (raw 32 bytes)".into(),
+                bytes: raw,
+            },
+        ]
+    }
 }
 
 /// One readable mapping of a process.
@@ -534,6 +557,10 @@ fn measure_cli(env: &TestEnv, args: &str, input: &str, needles: &[Needle]) -> Sc
     let stdin_file = dir.join("stdin");
     std::fs::write(&stdin_file, input).expect("write stdin file");
     let fifo = dir.join("release");
+    // A second measurement on the same environment starts afresh.
+    for old in ["release", "stopped"] {
+        let _ = std::fs::remove_file(dir.join(old));
+    }
     rustix::fs::mknodat(
         rustix::fs::CWD,
         &fifo,
@@ -626,6 +653,59 @@ fn the_cli_set_path_leaves_no_copy() {
     );
     scan.assert_clean("cli set");
     assert_eq!(env.get(), secret, "the CLI stored the value");
+}
+
+#[test]
+fn the_cli_forced_set_and_rotate_leave_no_copy_of_the_values_or_the_key() {
+    if !root_or_skip("the_cli_forced_set_and_rotate_leave_no_copy_of_the_values_or_the_key") {
+        return;
+    }
+    let env = TestEnv::new();
+    let old = random_secret(64);
+    let new = random_secret(64);
+    env.run_with_input(&["--key-source", "file", "set"], old.as_bytes())
+        .assert_code(0);
+    let [key_text, key_raw] = Needle::vault_key(&env);
+    let scan = measure_cli(
+        &env,
+        "set --force",
+        &format!("{new}\n"),
+        &[
+            Needle::secret(&old),
+            Needle::secret(&new),
+            key_text,
+            key_raw,
+        ],
+    );
+    scan.assert_clean("cli set --force");
+    assert_eq!(env.get(), new, "the CLI replaced the value");
+    let [key_text, key_raw] = Needle::vault_key(&env);
+    let scan = measure_cli(
+        &env,
+        "rotate --grace 1h",
+        "",
+        &[Needle::secret(&new), key_text, key_raw],
+    );
+    scan.assert_clean("cli rotate");
+    assert_ne!(env.get(), new, "the CLI rotated");
+}
+
+#[test]
+fn a_run_whose_exec_fails_leaves_no_copy_of_the_secret() {
+    if !root_or_skip("a_run_whose_exec_fails_leaves_no_copy_of_the_secret") {
+        return;
+    }
+    let env = TestEnv::new();
+    let secret = random_secret(64);
+    env.run_with_input(&["--key-source", "file", "set"], secret.as_bytes())
+        .assert_code(0);
+    let scan = measure_cli(
+        &env,
+        "run -- /nonexistent/command",
+        "",
+        &[Needle::secret(&secret)],
+    );
+    scan.assert_clean("cli run with a failed exec");
 }
 
 /// The one known copy: `backup` seals its JSON document (which holds the secret) through
