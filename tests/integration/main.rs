@@ -4,6 +4,7 @@
 mod backup_restore;
 mod cli;
 mod cli_operator;
+mod defects;
 mod faults;
 mod fuzz;
 mod keyring;

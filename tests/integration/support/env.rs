@@ -66,6 +66,12 @@ impl TestEnv {
         self
     }
 
+    /// Removes a variable, so the child does not see it at all.
+    pub(crate) fn unset(&mut self, key: &str) -> &mut Self {
+        self.vars.retain(|(k, _)| k != key);
+        self
+    }
+
     pub(crate) fn home(&self) -> &Path {
         &self.home
     }
