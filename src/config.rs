@@ -230,11 +230,28 @@ fn absolute_dir(setting: &'static str, dir: PathBuf) -> Result<PathBuf, Error> {
 }
 
 /// `path` with links and `..` resolved as far as it exists, and `..` folded lexically in
-/// the part that does not exist yet (which holds no links).
+/// the part that does not exist yet. A link whose target does not exist yet (a dangling
+/// link) is followed too: it is where the directory would be made.
 fn canonical(path: &Path) -> PathBuf {
+    canonical_within(path, 0)
+}
+
+fn canonical_within(path: &Path, depth: u8) -> PathBuf {
     let mut existing = path;
     let mut rest = Vec::new();
     loop {
+        if depth < 40
+            && std::fs::symlink_metadata(existing).is_ok_and(|m| m.file_type().is_symlink())
+            && std::fs::canonicalize(existing).is_err()
+            && let Ok(target) = std::fs::read_link(existing)
+        {
+            // A dangling link: continue from its target, then add back what followed it.
+            let mut target = existing.parent().unwrap_or(Path::new("/")).join(target);
+            for part in rest.iter().rev() {
+                target.push(part);
+            }
+            return canonical_within(&target, depth + 1);
+        }
         if let Ok(real) = std::fs::canonicalize(existing) {
             let mut out = real;
             for part in rest.iter().rev() {

@@ -342,8 +342,13 @@ pub enum Unsafe {
         /// The permission bits.
         mode: u32,
     },
-    /// A plaintext secret that group or others may read or write.
+    /// A plaintext secret or a key that group or others may read or write.
     ReadableByOthers {
+        /// The permission bits.
+        mode: u32,
+    },
+    /// A private file (the vault metadata) that group or others may access.
+    AccessibleByOthers {
         /// The permission bits.
         mode: u32,
     },
@@ -368,8 +373,12 @@ impl std::fmt::Display for Unsafe {
             }
             Self::ReadableByOthers { mode } => write!(
                 f,
-                "it holds a plaintext secret that group or others can access (mode {mode:04o})"
+                "it holds a secret (a plaintext value or a key) that group or others can access \
+                 (mode {mode:04o})"
             ),
+            Self::AccessibleByOthers { mode } => {
+                write!(f, "group or others can access it (mode {mode:04o})")
+            }
             Self::TooLarge { limit } => write!(f, "it is larger than {limit} bytes"),
         }
     }
@@ -620,6 +629,9 @@ fn unsafe_hint(path: &std::path::Path, problem: &Unsafe) -> String {
             format!("run as the owner of {p}, or `chown` it to this user")
         }
         Unsafe::WritableByOthers { .. } => format!("run `chmod 700 {p}`"),
+        Unsafe::AccessibleByOthers { .. } => {
+            format!("run `chmod 600 {p}` once you have checked that its content is what you expect")
+        }
         Unsafe::ReadableByOthers { .. } => {
             format!("run `chmod 600 {p}`; others could read it, so rotate the secret afterwards")
         }

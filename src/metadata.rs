@@ -134,7 +134,13 @@ impl Metadata {
             return Ok(None);
         };
         let path = dir.join(METADATA_FILE);
-        crate::fs::check_private(&path, &content)?;
+        crate::fs::check_owner(&path, &content)?;
+        if crate::fs::group_or_other_bits(content.mode) {
+            return Err(Error::UnsafePath {
+                path,
+                problem: crate::Unsafe::AccessibleByOthers { mode: content.mode },
+            });
+        }
         let corrupt = |reason: String| Error::Corrupt {
             path: path.clone(),
             reason,

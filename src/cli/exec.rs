@@ -52,10 +52,10 @@ pub(crate) fn exec(program: &OsStr, args: &[OsString], env: &Env) -> std::io::Er
     let Ok(file) = CString::new(program.as_bytes()) else {
         return invalid();
     };
-    let mut argv = vec![file.clone()];
+    let mut arguments = vec![file.clone()];
     for arg in args {
         match CString::new(arg.as_bytes()) {
-            Ok(a) => argv.push(a),
+            Ok(a) => arguments.push(a),
             Err(_) => return invalid(),
         }
     }
@@ -67,7 +67,7 @@ pub(crate) fn exec(program: &OsStr, args: &[OsString], env: &Env) -> std::io::Er
             Err(_) => return invalid(),
         }
     }
-    match nix::unistd::execvpe(&file, &argv, &envp) {
+    match nix::unistd::execvpe(&file, &arguments, &envp) {
         Err(errno) => std::io::Error::from_raw_os_error(errno as i32),
         Ok(never) => match never {},
     }

@@ -75,6 +75,11 @@ impl Keyring {
         match result {
             Ok(secret) => Ok(Some(secret)),
             Err(keyring_core::Error::NoEntry) => Ok(None),
+            // The item was deleted between being found and being read (a `rekey` removing
+            // the old key): as good as no entry, which the caller may look at again.
+            Err(keyring_core::Error::PlatformFailure(inner)) if vanished(&inner.to_string()) => {
+                Ok(None)
+            }
             Err(e) => Err(unavailable(&e)),
         }
     }
@@ -284,6 +289,13 @@ fn unavailable(e: &keyring_core::Error) -> Error {
         ),
     };
     Error::KeyringUnavailable { reason, detail }
+}
+
+/// Whether a Secret Service error says the item it was reading no longer exists.
+fn vanished(text: &str) -> bool {
+    (text.contains("UnknownMethod") && text.contains("org.freedesktop.Secret.Item"))
+        || text.contains("Object does not exist at path")
+        || text.contains("UnknownObject")
 }
 
 /// What a platform failure means, from the message of the D-Bus or Keychain library.

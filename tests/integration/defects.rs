@@ -142,7 +142,7 @@ fn rotate_refuses_a_grace_out_of_range_and_accepts_the_usual_forms() {
             &["rotate", "--grace", grace],
             2,
             &error_lines(
-                &format!("invalid value {shown:?} for grace: {accepted}"),
+                &format!("invalid value {shown:?} for grace"),
                 &format!("accepted: {accepted}"),
             ),
         );
@@ -446,12 +446,11 @@ fn metadata_open_to_others_or_owned_by_another_user_is_refused() {
     let p = path.display();
     for mode in [0o644, 0o666] {
         chmod(&path, mode);
-        let message = format!(
-            "refusing to use {p}: it holds a plaintext secret that group or others can access \
-             (mode {mode:04o})"
+        let message =
+            format!("refusing to use {p}: group or others can access it (mode {mode:04o})");
+        let hint = format!(
+            "run `chmod 600 {p}` once you have checked that its content is what you expect"
         );
-        let hint =
-            format!("run `chmod 600 {p}`; others could read it, so rotate the secret afterwards");
         for args in [&["get"][..], &["set", "--force"], &["rotate"]] {
             assert_refuses(&env, args, 4, &error_lines(&message, &hint));
         }
@@ -510,7 +509,7 @@ fn extra_recipients_are_listed_by_status_and_named_by_every_write() {
         &["recipients", "add", &own],
         2,
         &error_lines(
-            &format!("invalid value {own:?} for recipient: {accepted}"),
+            &format!("invalid value {own:?} for recipient"),
             &format!("accepted: {accepted}"),
         ),
     );
@@ -593,9 +592,6 @@ fn a_rekey_round_trip_keeps_the_secret_and_deletes_only_the_old_key() {
 }
 
 #[test]
-#[ignore = "defect: a get whose keyring item a rekey deletes between finding it and reading \
-            it fails with exit 6 (a D-Bus UnknownMethod error on the vanished item, reported as \
-            an unavailable keyring) instead of reading again"]
 fn gets_running_during_repeated_rekeys_never_fail() {
     let Some(ss) = SecretService::start() else {
         return;
@@ -684,7 +680,7 @@ fn a_key_dir_inside_the_vault_dir_is_refused_however_it_is_spelled() {
             &error_lines(
                 &format!(
                     "invalid value \"{config_home}/continuum-vault\" for key dir \
-                     (CONTINUUM_VAULT_KEY_DIR or XDG_CONFIG_HOME): {accepted}"
+                     (CONTINUUM_VAULT_KEY_DIR or XDG_CONFIG_HOME)"
                 ),
                 &format!("accepted: {accepted}"),
             ),
@@ -700,8 +696,6 @@ fn a_key_dir_inside_the_vault_dir_is_refused_however_it_is_spelled() {
 }
 
 #[test]
-#[ignore = "defect: a link to a vault dir that does not exist yet passes the check, and the \
-            first run puts the key file inside the vault dir"]
 fn a_key_dir_behind_a_link_to_a_vault_dir_not_yet_made_is_refused() {
     let mut env = TestEnv::new();
     std::os::unix::fs::symlink(env.vault_dir(), env.home().join("cfg")).unwrap();
@@ -732,7 +726,7 @@ fn a_relative_home_or_vault_dir_is_exit_2() {
             assert_lines(
                 &run,
                 &error_lines(
-                    &format!("invalid value {value:?} for {var}: an absolute path"),
+                    &format!("invalid value {value:?} for {var}"),
                     "accepted: an absolute path",
                 ),
             );
@@ -821,8 +815,8 @@ fn a_forced_set_over_plaintext_others_can_read_is_refused() {
     let p = env.secret_path().display().to_string();
     let lines = error_lines(
         &format!(
-            "refusing to use {p}: it holds a plaintext secret that group or others can access \
-             (mode 0644)"
+            "refusing to use {p}: it holds a secret (a plaintext value or a key) that group or \
+             others can access (mode 0644)"
         ),
         &format!("run `chmod 600 {p}`; others could read it, so rotate the secret afterwards"),
     );
@@ -886,8 +880,7 @@ fn a_file_variable_set_but_empty_is_exit_2_for_get_and_status() {
     env.set("CONTINUUM_JWT_SECRET_FILE", "");
     let reason =
         "the path of a file holding the secret (it is set but empty; unset it to use the vault)";
-    let message =
-        format!("invalid value \"CONTINUUM_JWT_SECRET_FILE\" for secret file variable: {reason}");
+    let message = "invalid value \"CONTINUUM_JWT_SECRET_FILE\" for secret file variable".to_owned();
     let hint = format!("accepted: {reason}");
     for args in [
         &["get"][..],
@@ -993,8 +986,8 @@ fn migrate_refuses_exposed_plaintext_and_a_missing_file() {
         4,
         &error_lines(
             &format!(
-                "refusing to use {p}: it holds a plaintext secret that group or others can \
-                 access (mode 0644)"
+                "refusing to use {p}: it holds a secret (a plaintext value or a key) that group \
+                 or others can access (mode 0644)"
             ),
             &format!("run `chmod 600 {p}`; others could read it, so rotate the secret afterwards"),
         ),

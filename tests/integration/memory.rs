@@ -291,7 +291,7 @@ impl Needle {
             // The data part: "AGE-SECRET-KEY-1" itself is a constant in the binary.
             Self {
                 label: "vault key (text)".into(),
-                bytes: line["AGE-SECRET-KEY-1".len()..].as_bytes().to_vec(),
+                bytes: line.as_bytes()["AGE-SECRET-KEY-1".len()..].to_vec(),
             },
             Self {
                 label: "vault key (raw 32 bytes)".into(),
