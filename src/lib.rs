@@ -85,7 +85,7 @@ pub use lifecycle::{DEFAULT_GRACE, KeySet, MAX_GRACE, Migrated, Rotated};
 pub use recipients::{RecipientsChanged, Rekeyed};
 pub use resolve::{Loaded, Notice, Source, get_or_generate_jwt_secret};
 pub use secrecy;
-pub use status::{Problem, Status};
+pub use status::{Listed, Problem, Status};
 pub use vault::{SetOutcome, Vault};
 
 /// The default secret's name, `jwt_secret`.

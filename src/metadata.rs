@@ -386,6 +386,40 @@ mod tests {
         assert!(matches!(err, Error::UnsafePath { .. }), "{err:?}");
     }
 
+    proptest::proptest! {
+        /// No metadata file, however damaged or hostile, makes loading or verifying panic:
+        /// it loads, or it is refused with an error.
+        #[test]
+        fn any_metadata_bytes_load_or_are_refused_without_panic(
+            edits in proptest::collection::vec((0usize..2048, proptest::num::u8::ANY), 0..8),
+            cut in 0usize..2048,
+            junk in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+            expires in proptest::num::u64::ANY,
+        ) {
+            let (_tmp, dir, key, mut meta) = vault();
+            meta.previous.insert("jwt_secret".into(), PreviousRecord { expires });
+            meta.recipients.push(VaultKey::generate().recipient().to_string());
+            let mut bytes = meta.to_bytes();
+            for (at, byte) in &edits {
+                if !bytes.is_empty() {
+                    let i = at % bytes.len();
+                    bytes[i] = *byte;
+                }
+            }
+            bytes.truncate(cut.max(1).min(bytes.len()));
+            bytes.extend_from_slice(&junk);
+            write(&dir.join(METADATA_FILE), &bytes);
+            if let Ok(Some(loaded)) = Metadata::load(&dir) {
+                let _ = loaded.verify(&dir, &key, Path::new("/k"));
+                let _ = loaded.all_recipients(&dir);
+                for record in loaded.previous.values() {
+                    let _ = record.until();
+                    let _ = record.expired();
+                }
+            }
+        }
+    }
+
     #[test]
     fn ids_are_unique_hex() {
         let (a, b) = (new_id(), new_id());

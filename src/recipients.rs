@@ -218,7 +218,13 @@ pub(crate) fn rekey(vault: &Vault, to: KeySource) -> Result<Rekeyed, Error> {
     let files = open_all(&dir, &old_key)?;
     let mut notices = Vec::new();
     let id = crate::metadata::new_id();
-    let (placed, new_key) = keys.create(to, &id, &deadline, &mut notices)?;
+    crate::store::pending::clean(&dir, keys, Some(&old_meta), &deadline, &mut notices)?;
+    crate::store::pending::announce(&dir, &id, to, None)?;
+    let (placed, new_key) = keys
+        .create(to, &id, &deadline, &mut notices)
+        .inspect_err(|_| {
+            let _ = crate::store::pending::settle(&dir);
+        })?;
     let mut new_meta = Metadata::new(
         id,
         placed.source,
@@ -232,6 +238,15 @@ pub(crate) fn rekey(vault: &Vault, to: KeySource) -> Result<Rekeyed, Error> {
     both.recipients.push(new_meta.recipient.clone());
     reseal(&dir, &files, &both, &old_key)?;
     new_meta.store(&dir, &new_key)?;
+    // From here the old key is the one no metadata names: announced, so that a run killed
+    // before it is deleted below leaves it to the next write to delete (every file is sealed
+    // to the new key too from this point on).
+    crate::store::pending::announce(
+        &dir,
+        &old_meta.id,
+        old_meta.key_source,
+        old_meta.identity_file.clone(),
+    )?;
     let resealed = reseal(&dir, &files, &new_meta, &new_key)?;
     // Only once every file is shown to open with the new key is the old one deleted.
     let reopened = open_all(&dir, &new_key)?;
@@ -241,6 +256,7 @@ pub(crate) fn rekey(vault: &Vault, to: KeySource) -> Result<Rekeyed, Error> {
         });
     }
     let old = keys.delete(&old_meta.key_ref(), &old_key, &deadline)?;
+    crate::store::pending::settle(&dir)?;
     Ok(Rekeyed {
         old: Some(old),
         new: keys.describe(&new_meta.key_ref()),

@@ -394,6 +394,59 @@ fn problems(f: &Facts) -> (Vec<Problem>, Vec<Problem>) {
     (problems, warnings)
 }
 
+/// One secret of the vault, as `list` shows it. Never a value.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Listed {
+    /// The secret's name.
+    pub name: String,
+    /// Which source a load would use: `env`, `env_file`, `credential` or `vault`.
+    pub source: &'static str,
+    /// The vault's key source.
+    pub key_source: Option<KeySource>,
+    /// Until when the previous secret stays valid (RFC 3339, UTC), while it does.
+    pub previous_expires: Option<String>,
+}
+
+/// `Vault::list`: the secrets the vault dir holds, in name order.
+pub(crate) fn list(vault: &Vault) -> Result<Vec<Listed>, Error> {
+    let Some(dir) = vault.local().open()? else {
+        return Ok(Vec::new());
+    };
+    let meta = local::metadata(&dir, vault.keys())?;
+    let mut listed = Vec::new();
+    for file in dir.entries()? {
+        let Ok(name) = SecretName::new(&file) else {
+            continue;
+        };
+        let file_var = name.file_env_var();
+        let source = if vault.var(&name.env_var()).is_some() {
+            "env"
+        } else if vault.var_is_set(&file_var) {
+            "env_file"
+        } else if vault
+            .var(crate::key::systemd_creds::CREDENTIALS_DIRECTORY)
+            .is_some_and(|d| std::fs::symlink_metadata(PathBuf::from(d).join(&file)).is_ok())
+        {
+            "credential"
+        } else {
+            "vault"
+        };
+        let previous_expires = meta
+            .as_ref()
+            .and_then(|m| m.previous.get(name.as_str()).copied())
+            .filter(|r| !r.expired())
+            .map(|r| crate::lifecycle::rfc3339(r.until()));
+        listed.push(Listed {
+            name: file,
+            source,
+            key_source: meta.as_ref().map(|m| m.key_source),
+            previous_expires,
+        });
+    }
+    Ok(listed)
+}
+
 /// `Vault::status`.
 pub(crate) fn status(vault: &Vault, name: SecretName) -> Status {
     Facts::gather(vault, name).into_status()

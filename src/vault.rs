@@ -183,6 +183,15 @@ impl Vault {
         Ok(status::status(self, SecretName::new(name)?))
     }
 
+    /// The secrets the vault holds (names only, never values), with the source a load
+    /// would use and the previous secret's expiry.
+    ///
+    /// # Errors
+    /// Any error of opening the vault dir or reading its metadata.
+    pub fn list(&self) -> Result<Vec<crate::Listed>, Error> {
+        status::list(self)
+    }
+
     /// This vault's age recipient (`age1...`): what other hosts add to share secrets with
     /// it. On a fresh host the vault key and metadata are made first (no secret), with a
     /// notice.

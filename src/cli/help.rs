@@ -31,6 +31,17 @@ macro_rules! secret_vars {
     };
 }
 
+/// `list`.
+pub(crate) const LIST: &str = concat!(
+    "Examples:\n",
+    "  # The secrets of the vault, the source each would be read from, and previous secrets\n",
+    "  continuum-vault list\n",
+    "  continuum-vault list --json | jq -r '.secrets[].name'\n",
+    "\nVariables:\n",
+    secret_vars!(),
+    vault_vars!(),
+);
+
 /// `get`.
 pub(crate) const GET: &str = concat!(
     "Examples:\n",

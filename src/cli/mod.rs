@@ -215,6 +215,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the secrets the vault holds (names, never values).
+    #[command(after_long_help = help::LIST)]
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Report which source would win and whether the vault is healthy.
     #[command(after_long_help = help::STATUS)]
     Status {
@@ -295,6 +302,7 @@ fn dispatch(cli: &Cli, out: Output) -> Result<u8, Failure> {
         Command::Run { name, cmd } => run::run(&vault()?, out, name, cmd),
         Command::Set { name, force, json } => set::run(&vault()?, out, name, *force, *json),
         Command::Status { name, json } => status::run(&vault()?, name, *json),
+        Command::List { json } => status::list(&vault()?, *json),
         Command::Backup {
             name,
             out: file,

@@ -19,6 +19,43 @@ pub(crate) fn run(vault: &Vault, name: &str, json: bool) -> Result<u8, Failure> 
         .map_or(0, |p| super::exit::for_class(p.class)))
 }
 
+pub(crate) fn list(vault: &Vault, json: bool) -> Result<u8, Failure> {
+    use std::fmt::Write;
+    let listed = vault.list()?;
+    if json {
+        #[derive(serde::Serialize)]
+        struct Secrets<'a> {
+            secrets: &'a [continuum_vault::Listed],
+        }
+        Output::json("list", Secrets { secrets: &listed })?;
+        return Ok(0);
+    }
+    let mut text = String::new();
+    if listed.is_empty() {
+        let _ = writeln!(text, "no secrets in {}", vault.dir().display());
+    } else {
+        let _ = writeln!(
+            text,
+            "{:<24} {:<11} {:<14} PREVIOUS",
+            "NAME", "SOURCE", "KEY"
+        );
+    }
+    for l in &listed {
+        let _ = writeln!(
+            text,
+            "{:<24} {:<11} {:<14} {}",
+            l.name,
+            l.source,
+            l.key_source.map_or("-", continuum_vault::KeySource::as_str),
+            l.previous_expires
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |t| format!("valid until {t}"))
+        );
+    }
+    write_stdout(text.as_bytes())?;
+    Ok(0)
+}
+
 fn human(s: &continuum_vault::Status) -> String {
     use std::fmt::Write;
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());

@@ -353,6 +353,18 @@ impl Keys {
         Ok(store.describe(at))
     }
 
+    /// Deletes the key `at` names without reading it first: a key of an interrupted run,
+    /// which no metadata names (an absent one is not an error). Returns where it was.
+    pub(crate) fn delete_orphan(
+        &self,
+        at: &KeyRef<'_>,
+        deadline: &Deadline,
+    ) -> Result<String, Error> {
+        let store = self.store(at.source);
+        store.delete(at, deadline)?;
+        Ok(store.describe(at))
+    }
+
     /// Where a key file of vault `id` goes by default (what an unauthenticated, older
     /// metadata file may name).
     pub(crate) fn default_key_file(&self, id: &str) -> PathBuf {

@@ -363,6 +363,7 @@ pub(crate) fn key_for_write(
             "notice: the vault dir was open to group or others (mode {old:04o}); its mode is now 0700"
         )));
     }
+    crate::store::pending::clean(dir, keys, meta.as_ref(), deadline, notices)?;
     if let Some(mut meta) = meta {
         let key = key_for(dir, keys, &meta, Fresh::Yes, deadline)?;
         crate::lifecycle::drop_expired(dir, &mut meta, &key)?;
@@ -371,9 +372,16 @@ pub(crate) fn key_for_write(
     }
     dir.remove_stale_temps()?;
     let id = crate::metadata::new_id();
-    let (placed, key) = keys.create(keys.requested(), &id, deadline, notices)?;
+    crate::store::pending::announce(dir, &id, keys.requested(), None)?;
+    let (placed, key) = keys
+        .create(keys.requested(), &id, deadline, notices)
+        .inspect_err(|_| {
+            // Nothing was stored: there is no key to clean up later.
+            let _ = crate::store::pending::settle(dir);
+        })?;
     let meta = Metadata::new(id, placed.source, key.recipient().to_string(), placed.file);
     meta.store(dir, &key)?;
+    crate::store::pending::settle(dir)?;
     Ok((meta, key))
 }
 

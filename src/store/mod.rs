@@ -7,3 +7,4 @@
 
 pub(crate) mod local;
 pub(crate) mod openbao;
+pub(crate) mod pending;

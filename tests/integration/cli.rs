@@ -558,3 +558,44 @@ fn files_and_dirs_owned_by_another_user_are_refused() {
     rustix::fs::chown(env.vault_dir(), u, g).unwrap();
     env.run(&["get"]).assert_code(4).assert_stderr_has("chown");
 }
+
+#[test]
+fn list_names_the_secrets_and_their_sources_never_their_values() {
+    let mut env = TestEnv::new();
+    env.run(&["list"])
+        .assert_code(0)
+        .assert_stderr_or_stdout_has("no secrets in");
+    let jwt = env.run(&["--key-source", "file", "get"]).stdout_line();
+    env.run_with_input(&["set", "db_password"], b"hunter2-but-longer\n")
+        .assert_code(0);
+    env.run(&["rotate", "--grace", "1h"]).assert_code(0);
+    env.set("CONTINUUM_DB_PASSWORD", "from-the-environment");
+    let run = env.run(&["list"]);
+    run.assert_code(0);
+    let lines: Vec<String> = run.stdout().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        format!("{:<24} {:<11} {:<14} PREVIOUS", "NAME", "SOURCE", "KEY")
+    );
+    assert_eq!(
+        lines[1],
+        format!("{:<24} {:<11} {:<14} -", "db_password", "env", "file")
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "{:<24} {:<11} {:<14} valid until ",
+            "jwt_secret", "vault", "file"
+        )),
+        "{lines:?}"
+    );
+    let json = env.run(&["list", "--json"]);
+    json.assert_code(0);
+    let text = json.stdout();
+    for value in [jwt.as_str(), "hunter2-but-longer", "from-the-environment"] {
+        assert!(!text.contains(value), "list shows a value");
+    }
+    let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed["command"], "list");
+    assert_eq!(parsed["secrets"][1]["name"], "jwt_secret");
+}

@@ -234,7 +234,7 @@ fn run_usage_shows_the_double_dash_and_help_has_its_own_help() {
     assert_eq!(
         unknown.stderr(),
         "error: no such command: continuum-vault nope\n\
-         hint: one of: get, run, set, backup, restore, rotate, migrate, pubkey, recipients, rekey, \
+         hint: one of: get, run, set, backup, restore, rotate, migrate, pubkey, recipients, rekey, list, \
          status, completions, man, help\n"
     );
 }

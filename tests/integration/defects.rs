@@ -1046,3 +1046,83 @@ fn migrate_into_the_keyring_says_a_copy_of_the_file_is_not_a_backup() {
     assert!(!env.key_dir().exists(), "no key file");
     assert_eq!(env.get(), "legacy-plaintext-secret");
 }
+
+// 5. Keys of interrupted runs are cleaned up under the lock, and the user is told.
+
+/// What a first run killed between making its key and writing the metadata leaves: the
+/// announcement of the key, and the key itself (here a key file), with no metadata.
+#[test]
+fn the_key_of_an_interrupted_first_run_is_removed_by_the_next_write() {
+    let env = TestEnv::new();
+    std::fs::create_dir(env.vault_dir()).unwrap();
+    std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let orphan_id = "0123456789abcdef0123456789abcdef";
+    std::fs::create_dir_all(env.key_dir()).unwrap();
+    let orphan = env.key_dir().join(format!("{orphan_id}.key"));
+    let key = age::keygen(&env, &orphan);
+    assert!(key.starts_with("age1"));
+    let marker = env.vault_dir().join(".continuum-vault.pending-key");
+    std::fs::write(
+        &marker,
+        format!("{{\"id\":\"{orphan_id}\",\"key_source\":\"file\"}}\n"),
+    )
+    .unwrap();
+    chmod(&marker, 0o600);
+    // A read changes nothing.
+    env.run(&["--key-source", "file", "get", "--no-create"])
+        .assert_code(3);
+    assert!(orphan.exists() && marker.exists(), "a read never deletes");
+    // The next write (this first run) removes it and says so.
+    let run = env.run(&["--key-source", "file", "get"]);
+    run.assert_code(0).assert_stderr_has(&format!(
+        "notice: removed the vault key of an interrupted run, which no vault metadata names: \
+         the key file {}",
+        orphan.display()
+    ));
+    assert!(!orphan.exists(), "the orphaned key is gone");
+    assert!(!marker.exists(), "the announcement is gone");
+    let key_files = std::fs::read_dir(env.key_dir()).unwrap().count();
+    assert_eq!(key_files, 1, "only the new vault's key is left");
+}
+
+/// A `rekey` killed after the metadata switched but before the old key was deleted: the
+/// old key is announced; the next write deletes it, never the key the metadata names.
+#[test]
+fn the_old_key_of_an_interrupted_rekey_is_removed_and_the_current_one_kept() {
+    let (env, secret) = made_vault();
+    let current = env.key_file();
+    let old_id = "fedcba9876543210fedcba9876543210";
+    let old = env.key_dir().join(format!("{old_id}.key"));
+    age::keygen(&env, &old);
+    let marker = env.vault_dir().join(".continuum-vault.pending-key");
+    std::fs::write(
+        &marker,
+        format!("{{\"id\":\"{old_id}\",\"key_source\":\"file\"}}\n"),
+    )
+    .unwrap();
+    chmod(&marker, 0o600);
+    env.run_with_input(&["set", "other"], b"another value\n")
+        .assert_code(0)
+        .assert_stderr_has("removed the vault key of an interrupted run");
+    assert!(!old.exists());
+    assert!(current.exists(), "the key the metadata names stays");
+    assert_eq!(env.get(), secret);
+    // An announcement of the current key (a run killed after its metadata was written)
+    // only goes away.
+    let id = current.file_stem().unwrap().to_str().unwrap().to_owned();
+    std::fs::write(
+        &marker,
+        format!("{{\"id\":\"{id}\",\"key_source\":\"file\"}}\n"),
+    )
+    .unwrap();
+    chmod(&marker, 0o600);
+    let run = env.run_with_input(&["set", "third"], b"a third value\n");
+    run.assert_code(0);
+    assert!(
+        !run.stderr().contains("interrupted run"),
+        "{}",
+        run.stderr()
+    );
+    assert!(current.exists() && !marker.exists());
+    assert_eq!(env.get(), secret);
+}

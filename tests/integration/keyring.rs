@@ -56,6 +56,21 @@ fn the_identity_lives_in_the_keyring_and_no_key_file_exists() {
         "secret-tool sees {identity:?}"
     );
     assert_eq!(keyring_items(&ss), 1);
+    // The item's label reads well in Seahorse: what it is, for which vault dir and id.
+    let out = ss.secret_tool(&["search", "--all", "service", "continuum-vault"]);
+    let listing = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let label = format!(
+        "label = continuum-vault key for {} (vault {id})",
+        env.vault_dir().display()
+    );
+    assert!(
+        listing.lines().any(|l| l == label),
+        "no {label:?} in {listing}"
+    );
     // status agrees, and does not print the secret.
     let status = env.run(&["status", "--json"]);
     status.assert_code(0);
