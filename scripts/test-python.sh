@@ -29,12 +29,13 @@ step "pip install ./python"
 "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./python </dev/null
 
 step "pytest python/tests"
-# `pytest`, not `python -m pytest`: the tests import the installed package, never the
-# source directory.
-cd python
+# `pytest`, not `python -m pytest`, run from the tests' own directory: the tests (and the
+# Python processes they start with `python -c`, which puts the working directory first on
+# sys.path) import the installed package, never the source directory python/continuum_vault.
+cd python/tests
 status=0
-CONTINUUM_VAULT_BIN="$bin" CONTINUUM_TEST_REQUIRE_KEYRING=1 \
-    "$venv/bin/pytest" -p no:cacheprovider "$@" tests || status=$?
+CONTINUUM_VAULT_BIN="$bin" CONTINUUM_TEST_REQUIRE_KEYRING=1 PYTHONSAFEPATH=1 \
+    "$venv/bin/pytest" -p no:cacheprovider --rootdir=.. "$@" . || status=$?
 if ((status == 5)); then
     echo "scripts/test-python.sh: no tests were collected" >&2
 fi

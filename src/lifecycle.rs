@@ -676,16 +676,7 @@ pub(crate) fn drop_expired(
     }
     meta.store(dir, key)?;
     for name in &expired {
-        let file = format!("{name}_previous");
-        match rustix::fs::unlinkat(dir.fd(), file.as_str(), rustix::fs::AtFlags::empty()) {
-            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => {
-                return Err(Error::Write {
-                    path: dir.join(&file),
-                    source: e.into(),
-                });
-            }
-        }
+        dir.remove(&format!("{name}_previous"))?;
     }
     Ok(())
 }

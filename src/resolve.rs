@@ -172,6 +172,29 @@ pub(crate) fn from_env(vault: &Vault, name: &SecretName) -> Result<Option<Loaded
     from_credential(vault, name)
 }
 
+/// The secret in a file given from outside the vault (a `_FILE` target, a delivered
+/// credential): its stripped text, or an age file sealed to this vault, opened with its key.
+fn file_value(
+    vault: &Vault,
+    path: &std::path::Path,
+    bytes: &[u8],
+    empty: impl FnOnce() -> Error,
+) -> Result<SecretString, Error> {
+    match crate::seal::classify(bytes) {
+        Kind::Plaintext => Ok(SecretString::from(crate::text::strip(
+            std::str::from_utf8(bytes).unwrap_or_default(),
+        ))),
+        Kind::Empty => Err(empty()),
+        Kind::Encrypted => {
+            local::open_given(vault.local(), vault.keys(), path, bytes, &vault.deadline())
+        }
+        Kind::Garbage(reason) => Err(Error::Corrupt {
+            path: path.to_owned(),
+            reason: reason.into(),
+        }),
+    }
+}
+
 /// Step 3: the secret delivered by systemd as `$CREDENTIALS_DIRECTORY/<name>`, read with the
 /// same checks as a delivered vault key. Stripped; empty is an error, never a fall-through.
 fn from_credential(vault: &Vault, name: &SecretName) -> Result<Option<Loaded>, Error> {
@@ -187,30 +210,10 @@ fn from_credential(vault: &Vault, name: &SecretName) -> Result<Option<Loaded>, E
         .map(PathBuf::from)
         .unwrap_or_default();
     let path = dir.join(name.as_str());
-    let secret = match crate::seal::classify(&bytes) {
-        Kind::Plaintext => SecretString::from(crate::text::strip(
-            std::str::from_utf8(&bytes).unwrap_or_default(),
-        )),
-        Kind::Empty => {
-            return Err(Error::EmptyEnvFile {
-                var: crate::key::systemd_creds::CREDENTIALS_DIRECTORY.to_owned(),
-                path,
-            });
-        }
-        Kind::Encrypted => local::open_given(
-            vault.local(),
-            vault.keys(),
-            &path,
-            &bytes,
-            &vault.deadline(),
-        )?,
-        Kind::Garbage(reason) => {
-            return Err(Error::Corrupt {
-                path,
-                reason: reason.into(),
-            });
-        }
-    };
+    let secret = file_value(vault, &path, &bytes, || Error::EmptyEnvFile {
+        var: crate::key::systemd_creds::CREDENTIALS_DIRECTORY.to_owned(),
+        path: path.clone(),
+    })?;
     Ok(Some(Loaded {
         secret,
         source: Source::Credential { path },
@@ -258,28 +261,10 @@ fn from_env_file(vault: &Vault, name: &SecretName) -> Result<Option<Loaded>, Err
         var: file_var.clone(),
         path: path.clone(),
     };
-    let secret = match crate::seal::classify(&content.bytes) {
-        Kind::Encrypted => local::open_given(
-            vault.local(),
-            vault.keys(),
-            &path,
-            &content.bytes,
-            &vault.deadline(),
-        )?,
-        Kind::Garbage(reason) => {
-            return Err(Error::Corrupt {
-                path,
-                reason: reason.into(),
-            });
-        }
-        Kind::Empty => {
-            return Err(Error::EmptyEnvFile {
-                var: file_var,
-                path,
-            });
-        }
-        Kind::Plaintext => SecretString::from(local::plaintext(&content)),
-    };
+    let secret = file_value(vault, &path, &content.bytes, || Error::EmptyEnvFile {
+        var: file_var.clone(),
+        path: path.clone(),
+    })?;
     Ok(Some(Loaded {
         secret,
         source,

@@ -132,22 +132,15 @@ pub(crate) fn read_plaintext(
     mut reader: impl Read,
     cap: usize,
 ) -> Result<Zeroizing<Vec<u8>>, age::DecryptError> {
-    let mut buf = Zeroizing::new(vec![0u8; cap]);
-    let mut filled = 0;
-    loop {
-        if filled == buf.len() {
-            return Err(age::DecryptError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "the plaintext is longer than the file",
-            )));
-        }
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            // A damaged payload (failed authentication of a chunk) surfaces here.
-            Err(e) => return Err(age::DecryptError::Io(e)),
-        }
+    // One byte more than any plaintext can take, to notice one that is longer.
+    let mut buf = Zeroizing::new(vec![0u8; cap + 1]);
+    // A damaged payload (failed authentication of a chunk) surfaces as a read error.
+    let filled = crate::fs::read::fill(&mut reader, &mut buf).map_err(age::DecryptError::Io)?;
+    if filled > cap {
+        return Err(age::DecryptError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the plaintext is longer than the file",
+        )));
     }
     buf.truncate(filled);
     Ok(buf)

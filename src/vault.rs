@@ -288,6 +288,13 @@ mod tests {
         fn path(&self) -> PathBuf {
             self.home.path().join(".continuum/jwt_secret")
         }
+
+        fn metadata(&self) -> Metadata {
+            let dir = PrivateDir::open(&self.home.path().join(".continuum"))
+                .unwrap()
+                .unwrap();
+            Metadata::load(&dir).unwrap().unwrap()
+        }
     }
 
     #[test]
@@ -540,13 +547,7 @@ mod tests {
         let v = f.vault(KeySource::Keyring);
         v.load("jwt_secret").unwrap();
         let before = std::fs::read(f.path()).unwrap();
-        let meta = Metadata::load(
-            &PrivateDir::open(&f.home.path().join(".continuum"))
-                .unwrap()
-                .unwrap(),
-        )
-        .unwrap()
-        .unwrap();
+        let meta = f.metadata();
         Entry::new_in_store(&f.store, keyring::SERVICE, &keyring::account(&meta.id))
             .unwrap()
             .delete_credential()
@@ -573,13 +574,7 @@ mod tests {
         let f = Fixture::new();
         let v = f.vault(KeySource::Keyring);
         v.load("jwt_secret").unwrap();
-        let meta = Metadata::load(
-            &PrivateDir::open(&f.home.path().join(".continuum"))
-                .unwrap()
-                .unwrap(),
-        )
-        .unwrap()
-        .unwrap();
+        let meta = f.metadata();
         let entry =
             Entry::new_in_store(&f.store, keyring::SERVICE, &keyring::account(&meta.id)).unwrap();
         entry.set_password("AGE-SECRET-KEY-1GARBAGE").unwrap();

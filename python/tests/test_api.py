@@ -134,7 +134,7 @@ def test_keys_sees_a_rotation_made_by_the_command_line(file_home: Home, cli: Pat
 def test_bad_arguments_are_usage_errors(file_home: Home) -> None:
     with pytest.raises(cv.UsageError, match="key source") as bad_source:
         cv.Vault(key_source="vault")
-    assert bad_source.value.hint == "accepted: auto, keyring or file"
+    assert bad_source.value.hint == "accepted: auto, keyring, file or systemd-creds"
     for timeout in (0, -1, float("nan"), "soon"):
         with pytest.raises(cv.UsageError, match="timeout"):
             cv.Vault(timeout=timeout)  # type: ignore[arg-type]

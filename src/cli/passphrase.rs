@@ -113,7 +113,11 @@ pub(crate) fn prompt(text: &str) -> Result<SecretString, Failure> {
 /// Reads from `input` straight into `buf` (no intermediate buffer) until it is full, the
 /// input ends, or, with `line`, a newline has been read (a terminal returns a line per
 /// read). Returns the number of bytes read.
-fn read_into(input: &mut impl Read, buf: &mut [u8], line: bool) -> std::io::Result<usize> {
+pub(crate) fn read_into(
+    input: &mut impl Read,
+    buf: &mut [u8],
+    line: bool,
+) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match input.read(&mut buf[filled..]) {

@@ -55,15 +55,8 @@ pub(crate) fn outcome_name(outcome: SetOutcome) -> &'static str {
 fn read_value(mut input: impl Read) -> Result<SecretString, Failure> {
     let cap = usize::try_from(MAX_FILE_SIZE).expect("64 KiB fits") + 1;
     let mut buf = Zeroizing::new(vec![0u8; cap]);
-    let mut filled = 0;
-    while filled < cap {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Failure::Stdin(e)),
-        }
-    }
+    let filled =
+        super::passphrase::read_into(&mut input, &mut buf, false).map_err(Failure::Stdin)?;
     if filled == cap {
         return Err(Failure::StdinTooLarge);
     }

@@ -117,6 +117,31 @@ impl PrivateDir {
         Ok(names)
     }
 
+    /// Removes `name` from this directory (not following a link); an absent file is not an
+    /// error. Call with the vault lock held.
+    pub(crate) fn remove(&self, name: &str) -> Result<(), Error> {
+        match rustix::fs::unlinkat(&self.fd, name, rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(Error::Write {
+                path: self.join(name),
+                source: e.into(),
+            }),
+        }
+    }
+
+    /// Removes the file at `path` through its checked parent directory; an absent file or
+    /// directory is not an error.
+    pub(crate) fn remove_path(path: &Path) -> Result<(), Error> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+        else {
+            return Ok(());
+        };
+        match Self::open(parent)? {
+            Some(dir) => dir.remove(name),
+            None => Ok(()),
+        }
+    }
+
     /// Sets this directory's mode to 0700 when group or others have any bit; returns the
     /// old mode when it changed. Call with the vault lock held.
     pub(crate) fn tighten_self(&self) -> Result<Option<u32>, Error> {

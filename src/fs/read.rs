@@ -155,6 +155,22 @@ pub(crate) fn read_followed(path: &Path) -> Result<FileContent, ReadError> {
     read_capped(File::from(fd))
 }
 
+/// Reads from `input` straight into `buf` until it is full or the input ends; returns how
+/// many bytes it read. The one read loop of the library: every caller passes a zeroizing
+/// buffer allocated at its final size, so nothing is ever copied or reallocated.
+pub(crate) fn fill(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 /// Reads an open file: a regular file within [`MAX_FILE_SIZE`], into a zeroizing buffer.
 pub(crate) fn read_capped(mut file: File) -> Result<FileContent, ReadError> {
     let st = rustix::fs::fstat(&file).map_err(|e| ReadError::Io("inspect", e.into()))?;
@@ -169,15 +185,7 @@ pub(crate) fn read_capped(mut file: File) -> Result<FileContent, ReadError> {
     // reallocates, so no unzeroized copy of its content is left behind.
     let cap = usize::try_from(size).expect("size is capped") + 1;
     let mut bytes = Zeroizing::new(vec![0u8; cap]);
-    let mut filled = 0;
-    while filled < cap {
-        match file.read(&mut bytes[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ReadError::Io("read", e)),
-        }
-    }
+    let filled = fill(&mut file, &mut bytes).map_err(|e| ReadError::Io("read", e))?;
     if filled == cap {
         return Err(ReadError::Grew);
     }
@@ -192,6 +200,17 @@ pub(crate) fn read_capped(mut file: File) -> Result<FileContent, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fifo(dir: &PrivateDir) {
+        rustix::fs::mknodat(
+            dir.fd(),
+            "fifo",
+            FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+    }
 
     fn dir() -> (tempfile::TempDir, PrivateDir) {
         let tmp = tempfile::tempdir().unwrap();
@@ -223,14 +242,7 @@ mod tests {
             })
         ));
 
-        rustix::fs::mknodat(
-            dir.fd(),
-            "fifo",
-            FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        fifo(&dir);
         assert!(matches!(
             dir.read("fifo"),
             Err(Error::UnsafePath {
@@ -261,14 +273,7 @@ mod tests {
             &read_followed(&dir.join("link")).unwrap().bytes[..],
             b"mounted"
         );
-        rustix::fs::mknodat(
-            dir.fd(),
-            "fifo",
-            FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        fifo(&dir);
         assert!(matches!(
             read_followed(&dir.join("fifo")),
             Err(ReadError::NotRegularFile)

@@ -50,20 +50,7 @@ impl KeyStore for FileStore {
     }
 
     fn delete(&self, at: &KeyRef<'_>, _deadline: &Deadline) -> Result<(), Error> {
-        let path = self.path(at);
-        let Some(dir) = path.parent().map(PrivateDir::open).transpose()?.flatten() else {
-            return Ok(());
-        };
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            return Ok(());
-        };
-        match rustix::fs::unlinkat(dir.fd(), name, rustix::fs::AtFlags::empty()) {
-            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
-            Err(e) => Err(Error::Write {
-                path,
-                source: e.into(),
-            }),
-        }
+        PrivateDir::remove_path(&self.path(at))
     }
 
     fn describe(&self, at: &KeyRef<'_>) -> String {

@@ -191,13 +191,7 @@ impl KeyStore for KeyringStore {
                 account,
             });
         };
-        std::str::from_utf8(&bytes)
-            .ok()
-            .and_then(VaultKey::parse)
-            .ok_or_else(|| Error::IdentityInvalid {
-                location: self.describe(at),
-                detail: "",
-            })
+        VaultKey::from_stored(&bytes, || self.describe(at))
     }
 
     fn delete(&self, at: &KeyRef<'_>, deadline: &Deadline) -> Result<(), Error> {

@@ -109,6 +109,20 @@ impl VaultKey {
             .map(|identity| Self { identity })
     }
 
+    /// Parses what a key store returned (`location` names it in the error).
+    pub(crate) fn from_stored(
+        bytes: &[u8],
+        location: impl FnOnce() -> String,
+    ) -> Result<Self, Error> {
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(Self::parse)
+            .ok_or_else(|| Error::IdentityInvalid {
+                location: location(),
+                detail: "",
+            })
+    }
+
     /// The identity's text form, in a zeroizing buffer.
     pub(crate) fn to_text(&self) -> Zeroizing<String> {
         Zeroizing::new(self.identity.to_string().expose_secret().to_owned())

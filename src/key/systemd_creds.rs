@@ -898,30 +898,11 @@ impl KeyStore for CredsStore {
                 .decrypt(&name, &path, deadline)
                 .map_err(creds_error)?,
         };
-        std::str::from_utf8(&bytes)
-            .ok()
-            .and_then(VaultKey::parse)
-            .ok_or_else(|| Error::IdentityInvalid {
-                location: self.describe(at),
-                detail: "",
-            })
+        VaultKey::from_stored(&bytes, || self.describe(at))
     }
 
     fn delete(&self, at: &KeyRef<'_>, _deadline: &Deadline) -> Result<(), Error> {
-        let path = self.path(at);
-        let Some(dir) = path.parent().map(PrivateDir::open).transpose()?.flatten() else {
-            return Ok(());
-        };
-        let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
-            return Ok(());
-        };
-        match rustix::fs::unlinkat(dir.fd(), file, rustix::fs::AtFlags::empty()) {
-            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
-            Err(e) => Err(Error::Write {
-                path,
-                source: e.into(),
-            }),
-        }
+        PrivateDir::remove_path(&self.path(at))
     }
 
     fn describe(&self, at: &KeyRef<'_>) -> String {

@@ -94,13 +94,23 @@ pub(crate) fn read(
     name: &SecretName,
     deadline: &Deadline,
 ) -> Result<Option<Loaded>, Error> {
+    read_as(store, keys, name, deadline, Locked::No)
+}
+
+fn read_as(
+    store: &LocalStore,
+    keys: &Keys,
+    name: &SecretName,
+    deadline: &Deadline,
+    locked: Locked,
+) -> Result<Option<Loaded>, Error> {
     let Some(dir) = store.open()? else {
         return Ok(None);
     };
-    match read_existing(&dir, keys, name, deadline, Locked::No) {
+    match read_existing(&dir, keys, name, deadline, locked) {
         // A `rekey` may have switched the key between this read of the file and of the
         // metadata (the old key is already gone): one more read sees the new state.
-        Err(e) if is_key_switch(&e) => read_existing(&dir, keys, name, deadline, Locked::No),
+        Err(e) if is_key_switch(&e) => read_existing(&dir, keys, name, deadline, locked),
         other => other,
     }
 }
@@ -172,10 +182,7 @@ pub(crate) fn probe(
     name: &SecretName,
     deadline: &Deadline,
 ) -> Result<Option<Loaded>, Error> {
-    let Some(dir) = store.open()? else {
-        return Ok(None);
-    };
-    read_existing(&dir, keys, name, deadline, Locked::Probe)
+    read_as(store, keys, name, deadline, Locked::Probe)
 }
 
 /// An existing value of `name`: `Ok(None)` when there is no file, or only whitespace.

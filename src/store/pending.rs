@@ -51,13 +51,7 @@ pub(crate) fn announce(
 
 /// Removes the announcement once the metadata names the key (or it is deleted).
 pub(crate) fn settle(dir: &PrivateDir) -> Result<(), Error> {
-    match rustix::fs::unlinkat(dir.fd(), PENDING_FILE, rustix::fs::AtFlags::empty()) {
-        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
-        Err(e) => Err(Error::Write {
-            path: dir.join(PENDING_FILE),
-            source: e.into(),
-        }),
-    }
+    dir.remove(PENDING_FILE)
 }
 
 /// Deletes an announced key that `meta` does not name, with a notice. Call with the lock held.
