@@ -85,6 +85,8 @@ pub use recipients::{RecipientsChanged, Rekeyed};
 pub use resolve::{Loaded, Notice, Source, get_or_generate_jwt_secret};
 pub use secrecy;
 pub use status::{Problem, Status};
+pub use store::StoreKind;
+pub use store::remote::StoreStatus;
 pub use vault::{SetOutcome, Vault};
 
 /// The default secret's name, `jwt_secret`.

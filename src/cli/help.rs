@@ -8,6 +8,10 @@ macro_rules! vault_vars {
     () => {
         "  CONTINUUM_VAULT_DIR                 the vault directory (--dir) [default: ~/.continuum]\n\
          \x20 CONTINUUM_VAULT_KEY_SOURCE          auto, keyring or file (--key-source) [default: auto]\n\
+         \x20 CONTINUUM_VAULT_STORE               local or openbao (--store) [default: local]; openbao\n\
+         \x20                                     reads BAO_ADDR, BAO_TOKEN (or BAO_ROLE_ID and\n\
+         \x20                                     BAO_SECRET_ID_FILE), BAO_CACERT; CONTINUUM_VAULT_CACHE=off\n\
+         \x20                                     keeps no local copy\n\
          \x20 CONTINUUM_VAULT_KEYRING_TIMEOUT_MS  how long to wait for the keyring or the vault lock\n\
          \x20                                     [default: 5000]\n\
          \x20 XDG_CONFIG_HOME                     key files live in $XDG_CONFIG_HOME/continuum-vault\n\

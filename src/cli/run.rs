@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 
 use continuum_vault::secrecy::ExposeSecret;
-use continuum_vault::{DEFAULT_SECRET, KeySet, Vault};
+use continuum_vault::{DEFAULT_SECRET, KeySet, StoreKind, Vault};
 
 use super::Failure;
 use super::output::Output;
@@ -33,6 +33,13 @@ pub(crate) fn run(
     };
     let mut command = std::process::Command::new(program);
     command.args(args);
+    if vault.store() == StoreKind::OpenBao {
+        // The store's credentials are this process's, not the server's: the child never
+        // sees the token (the AppRole secret id stays in its file).
+        for var in STORE_CREDENTIALS {
+            command.env_remove(var);
+        }
+    }
     for (name, keys) in &sets {
         let var = format!("CONTINUUM_{}", name.to_ascii_uppercase());
         // The `_FILE` variable is removed: the child must not see two sources for one secret.
@@ -52,6 +59,9 @@ pub(crate) fn run(
         source: err,
     })
 }
+
+/// The variables that hold an OpenBao token, removed from the child's environment.
+const STORE_CREDENTIALS: [&str; 2] = ["BAO_TOKEN", "VAULT_TOKEN"];
 
 /// The names in the order given (the default secret when none is), refusing one given twice.
 fn distinct(names: &[String]) -> Result<Vec<&str>, Failure> {
