@@ -159,6 +159,13 @@ Options:
           - keyring: The OS keyring only
           - file:    A key file in $XDG_CONFIG_HOME/continuum-vault
 
+      --store <STORE>
+          Where the secrets are kept [env: CONTINUUM_VAULT_STORE] [default: local]
+
+          Possible values:
+          - local:   The vault directory on this host
+          - openbao: An OpenBao (or Vault) KV v2 engine shared by several hosts
+
   -q, --quiet
           Print no notices, only warnings and errors
 
@@ -180,6 +187,10 @@ Variables:
                                       stripped; setting both is an error
   CONTINUUM_VAULT_DIR                 the vault directory (--dir) [default: ~/.continuum]
   CONTINUUM_VAULT_KEY_SOURCE          auto, keyring or file (--key-source) [default: auto]
+  CONTINUUM_VAULT_STORE               local or openbao (--store) [default: local]; openbao
+                                      reads BAO_ADDR, BAO_TOKEN (or BAO_ROLE_ID and
+                                      BAO_SECRET_ID_FILE), BAO_CACERT; CONTINUUM_VAULT_CACHE=off
+                                      keeps no local copy
   CONTINUUM_VAULT_KEYRING_TIMEOUT_MS  how long to wait for the keyring or the vault lock
                                       [default: 5000]
   XDG_CONFIG_HOME                     key files live in $XDG_CONFIG_HOME/continuum-vault
