@@ -603,3 +603,81 @@ pub(crate) fn status(vault: &Vault, remote: &Remote, name: &SecretName, status: 
     status.problems = problems;
     status.store = Some(report);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use crate::{Error, StoreKind, Vault};
+
+    fn build(vars: &'static [(&'static str, &'static str)]) -> Result<Vault, Error> {
+        Vault::builder()
+            .env(move |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            })
+            .build()
+    }
+
+    #[test]
+    fn the_store_and_the_copy_are_settings() {
+        let v = build(&[("HOME", "/h")]).unwrap();
+        assert_eq!(v.store(), StoreKind::Local);
+        assert!(v.remote().is_none());
+        let v = build(&[("HOME", "/h"), ("CONTINUUM_VAULT_STORE", "openbao")]).unwrap();
+        assert_eq!(v.store(), StoreKind::OpenBao);
+        assert!(v.remote().unwrap().cache);
+        let v = build(&[
+            ("HOME", "/h"),
+            ("CONTINUUM_VAULT_STORE", "openbao"),
+            ("CONTINUUM_VAULT_CACHE", "off"),
+        ])
+        .unwrap();
+        assert!(!v.remote().unwrap().cache);
+        let v = Vault::builder()
+            .env(|name| (name == "CONTINUUM_VAULT_STORE").then(|| "local".into()))
+            .dir("/h/.continuum")
+            .key_dir("/k")
+            .store(StoreKind::OpenBao)
+            .cache(false)
+            .build()
+            .unwrap();
+        assert_eq!(v.store(), StoreKind::OpenBao, "the builder wins");
+        assert!(!v.remote().unwrap().cache);
+
+        for (var, value) in [
+            ("CONTINUUM_VAULT_STORE", "bao"),
+            ("CONTINUUM_VAULT_CACHE", "0"),
+        ] {
+            let vars: &'static [(&'static str, &'static str)] =
+                Box::leak(vec![("HOME", "/h"), (var, value)].into_boxed_slice());
+            let err = build(vars).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidSetting { setting, .. } if setting == var),
+                "{err:?}"
+            );
+            assert_eq!(err.class(), crate::ErrorClass::Usage);
+        }
+    }
+
+    #[test]
+    fn a_missing_address_is_a_usage_error_that_writes_nothing() {
+        let home = tempfile::tempdir().unwrap();
+        let home_path = home.path().to_owned();
+        let v = Vault::builder()
+            .env(move |name| match name {
+                "HOME" => Some(home_path.clone().into()),
+                "CONTINUUM_VAULT_STORE" => Some("openbao".into()),
+                "BAO_TOKEN" => Some("s.token".into()),
+                _ => None,
+            })
+            .build()
+            .unwrap();
+        let err = v.load("jwt_secret").unwrap_err();
+        assert_eq!(err.class(), crate::ErrorClass::Usage, "{err}");
+        assert!(err.hint().unwrap().contains("set BAO_ADDR"));
+        assert!(!format!("{err} {err:?}").contains("s.token"));
+        assert!(!home.path().join(".continuum").exists());
+    }
+}

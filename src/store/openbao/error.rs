@@ -336,3 +336,89 @@ impl From<BaoError> for crate::Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_what_a_caller_can_do() {
+        let addr = || "http://h:1".to_owned();
+        let table: Vec<(BaoError, ErrorClass, bool)> = vec![
+            (BaoError::NoAddress, ErrorClass::Usage, false),
+            (
+                BaoError::Timeout {
+                    address: addr(),
+                    budget: Duration::from_secs(5),
+                },
+                ErrorClass::KeyUnavailable,
+                true,
+            ),
+            (
+                BaoError::Sealed { address: addr() },
+                ErrorClass::KeyUnavailable,
+                true,
+            ),
+            (
+                BaoError::Unavailable {
+                    address: addr(),
+                    status: 503,
+                },
+                ErrorClass::KeyUnavailable,
+                true,
+            ),
+            (
+                BaoError::BadToken {
+                    token_source: "BAO_TOKEN".into(),
+                },
+                ErrorClass::KeyUnavailable,
+                false,
+            ),
+            (
+                BaoError::PermissionDenied {
+                    operation: "read",
+                    path: "secret/data/continuum/jwt_secret".into(),
+                    mount: "secret".into(),
+                    prefix: "continuum".into(),
+                },
+                ErrorClass::KeyUnavailable,
+                false,
+            ),
+            (
+                BaoError::CasConflict {
+                    path: "p".into(),
+                    expected: 0,
+                },
+                ErrorClass::Conflict,
+                false,
+            ),
+            (
+                BaoError::Malformed {
+                    path: "p".into(),
+                    status: 200,
+                    reason: "r",
+                },
+                ErrorClass::Corrupt,
+                false,
+            ),
+            (
+                BaoError::NoMount {
+                    mount: "secret".into(),
+                },
+                ErrorClass::Usage,
+                false,
+            ),
+        ];
+        for (e, class, outage) in table {
+            assert_eq!(e.class(), class, "{e}");
+            assert_eq!(e.is_outage(), outage, "{e}");
+            let hint = e.hint();
+            let vault_error = crate::Error::from(e);
+            assert_eq!(vault_error.class(), class);
+            assert_eq!(vault_error.hint().as_deref(), Some(hint.as_str()));
+        }
+        // A failed generation is the generator's own error, not a store error.
+        let e = BaoError::Generate(Box::new(crate::Error::Random { reason: "r".into() }));
+        assert!(matches!(crate::Error::from(e), crate::Error::Random { .. }));
+    }
+}
