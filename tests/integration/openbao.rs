@@ -333,3 +333,50 @@ fn the_token_is_never_in_the_argv_or_environment_of_the_child_of_run() {
         "{out}"
     );
 }
+
+#[test]
+fn a_backup_of_the_store_restores_into_an_empty_store_with_its_previous_secret() {
+    let server = shared();
+    let (prefix, policy) = prefix_with_policy(server);
+    let a = host(server, &prefix, &server.token_with(&[&policy]));
+    let first = a.get();
+    a.run(&["rotate", "--grace", "1h"]).assert_code(0);
+    let second = root_value(server, &prefix);
+    let pass = a.home().join("pass");
+    std::fs::write(&pass, "a backup passphrase\n").expect("write");
+    let backup = a.home().join("jwt_secret.backup.age");
+    let pass_arg = pass.to_str().expect("utf-8 path");
+    let backup_arg = backup.to_str().expect("utf-8 path");
+    a.run(&["backup", "--out", backup_arg, "--passphrase-file", pass_arg])
+        .assert_code(0);
+
+    // Another store (prefix), empty: the backup brings both secrets back.
+    let (other, other_policy) = prefix_with_policy(server);
+    let b = host(server, &other, &server.token_with(&[&other_policy]));
+    b.run(&["restore", "--in", backup_arg, "--passphrase-file", pass_arg])
+        .assert_code(0)
+        .assert_stderr_has("the backup's previous secret is version 1");
+    assert_eq!(current_version(server, &other), 2);
+    let seen = b.run_sh("echo $CONTINUUM_JWT_SECRET $CONTINUUM_JWT_SECRET_PREVIOUS");
+    assert_eq!(seen.stdout_line(), format!("{second} {first}"));
+
+    // Restoring it again changes nothing; into a store holding another value it needs --force.
+    b.run(&["restore", "--in", backup_arg, "--passphrase-file", pass_arg])
+        .assert_code(0);
+    assert_eq!(current_version(server, &other), 2);
+    b.run_with_input(&["set", "--force"], b"something else\n")
+        .assert_code(0);
+    b.run(&["restore", "--in", backup_arg, "--passphrase-file", pass_arg])
+        .assert_code(7);
+    assert_eq!(current_version(server, &other), 3);
+    b.run(&[
+        "restore",
+        "--force",
+        "--in",
+        backup_arg,
+        "--passphrase-file",
+        pass_arg,
+    ])
+    .assert_code(0);
+    assert_eq!(root_value(server, &other), second);
+}
