@@ -16,6 +16,10 @@
 //!   what to do;
 //! - the secret is held only in [`secrecy::SecretString`] memory that is zeroized on drop.
 //!
+//! Several hosts share one secret through an OpenBao (or HashiCorp Vault) KV v2 store
+//! instead ([`StoreKind::OpenBao`], `CONTINUUM_VAULT_STORE=openbao`): created once with
+//! check-and-set, rotated for every host at once, with a local sealed copy for outages.
+//!
 //! ## Example
 //!
 //! ```no_run
