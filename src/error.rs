@@ -311,6 +311,19 @@ pub enum Error {
         #[source]
         source: Option<age::DecryptError>,
     },
+
+    /// The shared secret store (OpenBao) failed or refused; what happened is its source's
+    /// message (the server's address and the path, never a token or a value).
+    #[error("{source}")]
+    Store {
+        /// The store's error, with its own causes.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// Its class: unreachable, sealed or denied is [`ErrorClass::KeyUnavailable`].
+        class: ErrorClass,
+        /// What to do about it.
+        hint: String,
+    },
 }
 
 fn backup_opener(identity: Option<&std::path::Path>) -> String {
@@ -446,6 +459,7 @@ impl Error {
             Self::NoHomeDir | Self::Write { .. } | Self::Encrypt { .. } | Self::Random { .. } => {
                 ErrorClass::Other
             }
+            Self::Store { class, .. } => *class,
         }
     }
 
@@ -549,6 +563,7 @@ impl Error {
             Self::EnvOverrides { var, .. } => format!(
                 "unset {var} where the server runs (it wins over the vault), or change the value there"
             ),
+            Self::Store { hint, .. } => hint.clone(),
             Self::Encrypt { .. } | Self::Random { .. } => return None,
         })
     }

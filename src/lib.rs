@@ -16,6 +16,10 @@
 //!   what to do;
 //! - the secret is held only in [`secrecy::SecretString`] memory that is zeroized on drop.
 //!
+//! Several hosts share one secret through an OpenBao (or HashiCorp Vault) KV v2 store
+//! instead ([`StoreKind::OpenBao`], `CONTINUUM_VAULT_STORE=openbao`): created once with
+//! check-and-set, rotated for every host at once, with a local sealed copy for outages.
+//!
 //! ## Example
 //!
 //! ```no_run
@@ -86,6 +90,8 @@ pub use recipients::{RecipientsChanged, Rekeyed};
 pub use resolve::{Loaded, Notice, Source, get_or_generate_jwt_secret};
 pub use secrecy;
 pub use status::{Listed, Problem, Status};
+pub use store::StoreKind;
+pub use store::remote::StoreStatus;
 pub use vault::{SetOutcome, Vault};
 
 /// The default secret's name, `jwt_secret`.

@@ -272,6 +272,9 @@ pub(crate) fn key_set(vault: &Vault, name: &SecretName) -> Result<KeySet, Error>
                     SystemTime::now() + DEFAULT_GRACE,
                 )
             }),
+        Source::Store { .. } => crate::store::remote::previous(vault, name, &mut notices)?,
+        // During an outage only the current secret is known.
+        Source::StoreCopy { .. } => None,
         _ => previous(vault, name, &mut notices)?,
     };
     Ok(KeySet {

@@ -4,9 +4,11 @@
 //! 2. `CONTINUUM_<NAME>_FILE`: a file holding it (a Docker or Kubernetes secret), stripped.
 //! 3. `$CREDENTIALS_DIRECTORY/<name>`: the secret itself, delivered to a systemd unit by
 //!    `LoadCredentialEncrypted=` or `LoadCredential=`, stripped.
-//! 4. The store: the vault file `~/.continuum/<name>` (a legacy plaintext file is used as
-//!    it is and left unchanged: only `migrate` encrypts it).
-//! 5. Nothing anywhere: a new `secrets.token_urlsafe(32)`-style secret, stored sealed.
+//! 4. The selected store: the vault file `~/.continuum/<name>` (a legacy plaintext file is
+//!    used as it is and left unchanged: only `migrate` encrypts it), or OpenBao
+//!    ([`crate::store::remote`], with its local copy during an outage).
+//! 5. Nothing anywhere: a new `secrets.token_urlsafe(32)`-style secret, stored sealed (in
+//!    OpenBao: created with check-and-set, only once the server answered there is none).
 //!
 //! And what the caller learns: the [`Source`] that won and the [`Notice`]s to print.
 
@@ -57,6 +59,25 @@ pub enum Source {
         /// The file.
         path: PathBuf,
     },
+    /// The OpenBao store (KV v2).
+    Store {
+        /// The server's address.
+        address: String,
+        /// The secret's data path, e.g. `secret/data/continuum/jwt_secret`.
+        path: String,
+        /// The KV version read (or written).
+        version: u64,
+        /// Whether this load created it (the first start of any host).
+        created: bool,
+    },
+    /// The local sealed copy of the OpenBao store's value, used because the server could
+    /// not be reached.
+    StoreCopy {
+        /// The copy (the local vault file).
+        path: PathBuf,
+        /// The server that could not be reached.
+        address: String,
+    },
 }
 
 impl fmt::Display for Source {
@@ -70,6 +91,21 @@ impl fmt::Display for Source {
             Self::Plaintext { path } => write!(
                 f,
                 "plaintext file {} (not encrypted; see `continuum-vault migrate`)",
+                path.display()
+            ),
+            Self::Store {
+                address,
+                path,
+                version,
+                created,
+            } => write!(
+                f,
+                "OpenBao {address} {path} version {version}{}",
+                if *created { ", newly generated" } else { "" }
+            ),
+            Self::StoreCopy { path, address } => write!(
+                f,
+                "local copy {} (OpenBao {address} unreachable)",
                 path.display()
             ),
         }
@@ -148,6 +184,9 @@ pub(crate) fn resolve(vault: &Vault, name: &SecretName, create: Create) -> Resul
     }
     if let Some(loaded) = from_credential(vault, name)? {
         return Ok(loaded);
+    }
+    if let Some(remote) = vault.remote() {
+        return crate::store::remote::load(vault, remote, name, create);
     }
     let deadline = vault.deadline();
     if let Some(loaded) = local::read(vault.local(), vault.keys(), name, &deadline)? {

@@ -68,6 +68,9 @@ pub struct Status {
     pub warnings: Vec<Problem>,
     /// `true` when a load would succeed from the winning source without writing anything.
     pub healthy: bool,
+    /// With the OpenBao store, what the server says and the local copy's age.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::StoreStatus>,
 }
 
 /// One thing wrong, and what to do about it.
@@ -293,6 +296,7 @@ impl Facts {
             healthy: problems.is_empty(),
             problems,
             warnings,
+            store: None,
         }
     }
 }
@@ -449,7 +453,14 @@ pub(crate) fn list(vault: &Vault) -> Result<Vec<Listed>, Error> {
 
 /// `Vault::status`.
 pub(crate) fn status(vault: &Vault, name: SecretName) -> Status {
-    Facts::gather(vault, name).into_status()
+    let facts = Facts::gather(vault, name);
+    let store_wins = facts.winner == Winner::Vault;
+    let name = facts.name.clone();
+    let mut status = facts.into_status();
+    if let Some(remote) = vault.remote().filter(|_| store_wins) {
+        crate::store::remote::status(vault, remote, &name, &mut status);
+    }
+    status
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ use crate::name::SecretName;
 use crate::recipients::{RecipientsChanged, Rekeyed};
 use crate::resolve::{Create, Loaded, Notice};
 use crate::status::Status;
+use crate::store::StoreKind;
 use crate::store::local::LocalStore;
+use crate::store::remote::{self, Remote};
 use crate::{Error, lifecycle, recipients, resolve, status};
 
 /// A vault: a directory of encrypted secrets and the key they are sealed to.
@@ -29,6 +31,8 @@ pub struct Vault {
     keys: Keys,
     timeout: Duration,
     env: EnvLookup,
+    /// The OpenBao store, when it is the one selected.
+    remote: Option<Remote>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -38,6 +42,7 @@ impl std::fmt::Debug for Vault {
             .field("key_dir", &self.keys.key_dir())
             .field("key_source", &self.keys.requested())
             .field("timeout", &self.timeout)
+            .field("store", &self.store())
             .finish_non_exhaustive()
     }
 }
@@ -56,13 +61,36 @@ pub enum SetOutcome {
 }
 
 impl Vault {
-    pub(crate) fn new(dir: PathBuf, keys: Keys, timeout: Duration, env: EnvLookup) -> Self {
+    pub(crate) fn new(
+        dir: PathBuf,
+        keys: Keys,
+        timeout: Duration,
+        env: EnvLookup,
+        store: StoreKind,
+        cache: bool,
+    ) -> Self {
         Self {
             local: LocalStore::new(dir),
             keys,
             timeout,
             env,
+            remote: (store == StoreKind::OpenBao).then(|| Remote::new(cache)),
         }
+    }
+
+    /// The store that holds the secrets.
+    #[must_use]
+    pub fn store(&self) -> StoreKind {
+        if self.remote.is_some() {
+            StoreKind::OpenBao
+        } else {
+            StoreKind::Local
+        }
+    }
+
+    /// The OpenBao store, when it is the one selected.
+    pub(crate) fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref()
     }
 
     /// The vault directory.
@@ -149,7 +177,11 @@ impl Vault {
         value: &SecretString,
         force: bool,
     ) -> Result<(SetOutcome, Vec<Notice>), Error> {
-        lifecycle::set(self, &SecretName::new(name)?, value, force)
+        let name = SecretName::new(name)?;
+        match &self.remote {
+            None => lifecycle::set(self, &name, value, force),
+            Some(r) => remote::set(self, r, &name, value, force),
+        }
     }
 
     /// Generates a new secret for `name` and makes it current; the old one stays available
@@ -161,7 +193,11 @@ impl Vault {
     /// written), [`Error::NotFound`] when there is no secret to rotate, or any error of
     /// reading and writing.
     pub fn rotate(&self, name: &str, grace: Duration) -> Result<Rotated, Error> {
-        lifecycle::rotate(self, &SecretName::new(name)?, grace)
+        let name = SecretName::new(name)?;
+        match &self.remote {
+            None => lifecycle::rotate(self, &name, grace),
+            Some(r) => remote::rotate(self, r, &name, grace),
+        }
     }
 
     /// Encrypts a legacy plaintext vault file in place, keeping its value. Loads never do

@@ -15,6 +15,10 @@ macro_rules! vault_vars {
          \x20                                     [default: $XDG_CONFIG_HOME/continuum-vault]\n\
          \x20 CONTINUUM_VAULT_CREDSTORE           where a systemd-creds key goes\n\
          \x20                                     [default: /etc/credstore.encrypted]\n\
+         \x20 CONTINUUM_VAULT_STORE               local or openbao (--store) [default: local]; openbao\n\
+         \x20                                     reads BAO_ADDR, BAO_TOKEN (or BAO_ROLE_ID and\n\
+         \x20                                     BAO_SECRET_ID_FILE), BAO_CACERT; CONTINUUM_VAULT_CACHE=off\n\
+         \x20                                     keeps no local copy\n\
          \x20 XDG_CONFIG_HOME                     [default: ~/.config]\n\
          \x20 HOME                                the default vault directory's parent"
     };

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use continuum_vault::{DEFAULT_SECRET, Error, KeySource, Vault};
+use continuum_vault::{DEFAULT_SECRET, Error, KeySource, StoreKind, Vault};
 
 use output::Output;
 
@@ -51,6 +51,15 @@ pub(crate) struct Cli {
     )]
     key_source: Option<KeySourceArg>,
 
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "STORE",
+        help = "Where the secrets are kept [env: CONTINUUM_VAULT_STORE] [default: local]"
+    )]
+    store: Option<StoreArg>,
+
     /// Print no notices, only warnings and errors.
     #[arg(short, long, global = true)]
     quiet: bool,
@@ -73,6 +82,14 @@ enum KeySourceArg {
     File,
     /// A systemd credential sealed to this host (root only).
     SystemdCreds,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StoreArg {
+    /// The vault directory on this host.
+    Local,
+    /// An OpenBao (or Vault) KV v2 engine shared by several hosts.
+    Openbao,
 }
 
 #[derive(Debug, Subcommand)]
@@ -372,6 +389,12 @@ fn vault(cli: &Cli) -> Result<Vault, Failure> {
             KeySourceArg::Keyring => KeySource::Keyring,
             KeySourceArg::File => KeySource::File,
             KeySourceArg::SystemdCreds => KeySource::SystemdCreds,
+        });
+    }
+    if let Some(store) = cli.store {
+        builder = builder.store(match store {
+            StoreArg::Local => StoreKind::Local,
+            StoreArg::Openbao => StoreKind::OpenBao,
         });
     }
     Ok(builder.build()?)

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 
 use continuum_vault::secrecy::ExposeSecret;
-use continuum_vault::{DEFAULT_SECRET, KeySet, Vault};
+use continuum_vault::{DEFAULT_SECRET, KeySet, StoreKind, Vault};
 
 use super::Failure;
 use super::output::Output;
@@ -31,6 +31,13 @@ pub(crate) fn run(
         });
     };
     let mut env = super::exec::Env::inherit();
+    if vault.store() == StoreKind::OpenBao {
+        // The store's credentials are this process's, not the server's: the child never
+        // sees the token (the AppRole secret id stays in its file).
+        for var in STORE_CREDENTIALS {
+            env.remove(var);
+        }
+    }
     for (name, keys) in &sets {
         let var = format!("CONTINUUM_{}", name.to_ascii_uppercase());
         // The `_FILE` variable is removed: the child must not see two sources for one secret.
@@ -54,6 +61,9 @@ pub(crate) fn run(
         source: err,
     })
 }
+
+/// The variables that hold an OpenBao token, removed from the child's environment.
+const STORE_CREDENTIALS: [&str; 2] = ["BAO_TOKEN", "VAULT_TOKEN"];
 
 /// The names in the order given (the default secret when none is), refusing one given twice.
 fn distinct(names: &[String]) -> Result<Vec<&str>, Failure> {

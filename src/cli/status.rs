@@ -56,6 +56,42 @@ pub(crate) fn list(vault: &Vault, json: bool) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// The lines of the OpenBao store, under `status`.
+fn store_lines(out: &mut String, store: &continuum_vault::StoreStatus) {
+    use std::fmt::Write;
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let _ = writeln!(out, "store:         openbao");
+    let _ = writeln!(out, "address:       {}", or_dash(store.address.clone()));
+    let _ = writeln!(out, "store path:    {}", or_dash(store.path.clone()));
+    let _ = writeln!(
+        out,
+        "version:       {}",
+        or_dash(store.version.map(|v| v.to_string()))
+    );
+    let _ = writeln!(
+        out,
+        "reachable:     {}",
+        match store.reachable {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        }
+    );
+    let _ = writeln!(
+        out,
+        "local copy:    {}",
+        match (&store.copy, store.copy_age_secs) {
+            _ if !store.cache => "off (CONTINUUM_VAULT_CACHE=off)".to_owned(),
+            (Some(p), Some(age)) => format!(
+                "{}, confirmed {} ago",
+                p.display(),
+                humantime::format_duration(std::time::Duration::from_secs(age))
+            ),
+            _ => "none yet".to_owned(),
+        }
+    );
+}
+
 fn human(s: &continuum_vault::Status) -> String {
     use std::fmt::Write;
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
@@ -116,6 +152,9 @@ fn human(s: &continuum_vault::Status) -> String {
             None => "not needed",
         }
     );
+    if let Some(store) = &s.store {
+        store_lines(&mut out, store);
+    }
     let _ = writeln!(
         out,
         "healthy:       {}",

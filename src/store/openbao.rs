@@ -24,9 +24,6 @@
 //! in the request's header map, and `serde_json`'s scratch buffer when a value contains JSON
 //! escapes (generated secrets never do).
 
-// The store seam wires this client into resolution; until then only the tests call it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod config;
 mod error;
 #[cfg(test)]
@@ -235,11 +232,13 @@ impl BaoClient {
     }
 
     /// The smallest policy this client's token needs.
+    #[cfg_attr(not(test), allow(dead_code, reason = "only the tests call it"))]
     pub(crate) fn policy(&self) -> String {
         policy_hcl(&self.mount, &self.prefix)
     }
 
     /// Whether the server is initialized, unsealed and active. Needs no token.
+    #[cfg_attr(not(test), allow(dead_code, reason = "only the tests call it"))]
     pub(crate) fn health(&self, deadline: &Deadline) -> Result<(), BaoError> {
         let reply = self.send(Method::Get, "sys/health", None, None, deadline)?;
         match reply.status {
@@ -256,6 +255,7 @@ impl BaoClient {
 
     /// Logs in with AppRole now (otherwise done at the first call that needs a token).
     /// With a token login, does nothing.
+    #[cfg_attr(not(test), allow(dead_code, reason = "only the tests call it"))]
     pub(crate) fn login(&self, deadline: &Deadline) -> Result<(), BaoError> {
         self.token(deadline).map(|_| ())
     }

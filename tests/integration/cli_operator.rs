@@ -161,6 +161,13 @@ Options:
           - file:          A key file, in $XDG_CONFIG_HOME/continuum-vault unless the key dir is set
           - systemd-creds: A systemd credential sealed to this host (root only)
 
+      --store <STORE>
+          Where the secrets are kept [env: CONTINUUM_VAULT_STORE] [default: local]
+
+          Possible values:
+          - local:   The vault directory on this host
+          - openbao: An OpenBao (or Vault) KV v2 engine shared by several hosts
+
   -q, --quiet
           Print no notices, only warnings and errors
 
@@ -191,6 +198,10 @@ Variables:
                                       [default: $XDG_CONFIG_HOME/continuum-vault]
   CONTINUUM_VAULT_CREDSTORE           where a systemd-creds key goes
                                       [default: /etc/credstore.encrypted]
+  CONTINUUM_VAULT_STORE               local or openbao (--store) [default: local]; openbao
+                                      reads BAO_ADDR, BAO_TOKEN (or BAO_ROLE_ID and
+                                      BAO_SECRET_ID_FILE), BAO_CACERT; CONTINUUM_VAULT_CACHE=off
+                                      keeps no local copy
   XDG_CONFIG_HOME                     [default: ~/.config]
   HOME                                the default vault directory's parent
 "

@@ -11,6 +11,7 @@ mod keyring;
 mod leaks;
 mod lifecycle;
 mod memory;
+mod openbao;
 mod smoke_secret_service;
 mod strace;
 mod support;

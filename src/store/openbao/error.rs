@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::ErrorClass;
+
 /// A failure of the OpenBao store: its configuration, the connection or the server's answer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -276,4 +278,147 @@ pub(crate) fn policy_hcl(mount: &str, prefix: &str) -> String {
         "path \"{mount}/data/{prefix}/*\" {{\n  capabilities = [\"create\", \"read\", \"update\"]\n}}\n\
          path \"{mount}/metadata/{prefix}/*\" {{\n  capabilities = [\"create\", \"read\", \"update\"]\n}}"
     )
+}
+
+impl BaoError {
+    /// The class of the vault error this becomes. A store that cannot be reached, does not
+    /// answer, is sealed, or refuses the login or the path leaves the secret unavailable
+    /// like a locked keyring does ([`ErrorClass::KeyUnavailable`]); a lost check-and-set is
+    /// a [`ErrorClass::Conflict`]; a setting the client cannot use is
+    /// [`ErrorClass::Usage`]; an answer it cannot read, or a version whose value is gone,
+    /// is [`ErrorClass::Corrupt`].
+    pub(crate) fn class(&self) -> ErrorClass {
+        match self {
+            Self::NoAddress
+            | Self::InvalidSetting { .. }
+            | Self::NoToken { .. }
+            | Self::AmbiguousAuth { .. }
+            | Self::NoSecretIdFile
+            | Self::File { .. }
+            | Self::NoMount { .. } => ErrorClass::Usage,
+            Self::Unreachable { .. }
+            | Self::Timeout { .. }
+            | Self::Tls { .. }
+            | Self::Sealed { .. }
+            | Self::Unavailable { .. }
+            | Self::BadToken { .. }
+            | Self::LoginRefused { .. }
+            | Self::PermissionDenied { .. } => ErrorClass::KeyUnavailable,
+            Self::CasConflict { .. } => ErrorClass::Conflict,
+            Self::NotFound { .. } => ErrorClass::NotFound,
+            Self::Deleted { .. } | Self::Malformed { .. } => ErrorClass::Corrupt,
+            Self::Generate(e) => e.class(),
+        }
+    }
+
+    /// Whether the server could not serve at all (down, silent, sealed, standby): the case
+    /// where the local copy may stand in. A refusal (bad token, missing policy) is not one.
+    pub(crate) fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. }
+                | Self::Timeout { .. }
+                | Self::Sealed { .. }
+                | Self::Unavailable { .. }
+        )
+    }
+}
+
+impl From<BaoError> for crate::Error {
+    fn from(e: BaoError) -> Self {
+        match e {
+            BaoError::Generate(inner) => *inner,
+            e => Self::Store {
+                class: e.class(),
+                hint: e.hint(),
+                source: Box::new(e),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_what_a_caller_can_do() {
+        let addr = || "http://h:1".to_owned();
+        let table: Vec<(BaoError, ErrorClass, bool)> = vec![
+            (BaoError::NoAddress, ErrorClass::Usage, false),
+            (
+                BaoError::Timeout {
+                    address: addr(),
+                    budget: Duration::from_secs(5),
+                },
+                ErrorClass::KeyUnavailable,
+                true,
+            ),
+            (
+                BaoError::Sealed { address: addr() },
+                ErrorClass::KeyUnavailable,
+                true,
+            ),
+            (
+                BaoError::Unavailable {
+                    address: addr(),
+                    status: 503,
+                },
+                ErrorClass::KeyUnavailable,
+                true,
+            ),
+            (
+                BaoError::BadToken {
+                    token_source: "BAO_TOKEN".into(),
+                },
+                ErrorClass::KeyUnavailable,
+                false,
+            ),
+            (
+                BaoError::PermissionDenied {
+                    operation: "read",
+                    path: "secret/data/continuum/jwt_secret".into(),
+                    mount: "secret".into(),
+                    prefix: "continuum".into(),
+                },
+                ErrorClass::KeyUnavailable,
+                false,
+            ),
+            (
+                BaoError::CasConflict {
+                    path: "p".into(),
+                    expected: 0,
+                },
+                ErrorClass::Conflict,
+                false,
+            ),
+            (
+                BaoError::Malformed {
+                    path: "p".into(),
+                    status: 200,
+                    reason: "r",
+                },
+                ErrorClass::Corrupt,
+                false,
+            ),
+            (
+                BaoError::NoMount {
+                    mount: "secret".into(),
+                },
+                ErrorClass::Usage,
+                false,
+            ),
+        ];
+        for (e, class, outage) in table {
+            assert_eq!(e.class(), class, "{e}");
+            assert_eq!(e.is_outage(), outage, "{e}");
+            let hint = e.hint();
+            let vault_error = crate::Error::from(e);
+            assert_eq!(vault_error.class(), class);
+            assert_eq!(vault_error.hint().as_deref(), Some(hint.as_str()));
+        }
+        // A failed generation is the generator's own error, not a store error.
+        let e = BaoError::Generate(Box::new(crate::Error::Random { reason: "r".into() }));
+        assert!(matches!(crate::Error::from(e), crate::Error::Random { .. }));
+    }
 }

@@ -4,6 +4,9 @@
 #![allow(dead_code, reason = "shared helpers; every test module uses a subset")]
 
 pub(crate) mod age;
+/// The real OpenBao dev server the store tests run (shared with the library's own tests).
+#[path = "../../../src/store/openbao/server.rs"]
+pub(crate) mod bao;
 pub(crate) mod env;
 pub(crate) mod keyring;
 pub(crate) mod mount;
