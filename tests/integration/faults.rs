@@ -705,7 +705,14 @@ fn a_full_disk_fails_the_write_says_nothing_changed_and_keeps_the_old_value() {
     }
     let fs = Tmpfs::mount("256k");
     let (env, vault) = vault_on(&fs);
+    // A still-valid previous secret too: a failed replace must keep it as well (it once
+    // dropped it when the metadata write hit the full disk).
+    env.get();
+    env.run(&["rotate", "--grace", "1h"]).assert_code(0);
     let old = env.get();
+    let both =
+        |env: &TestEnv| env.run_sh("echo \"$CONTINUUM_JWT_SECRET $CONTINUUM_JWT_SECRET_PREVIOUS\"");
+    let keys_before = both(&env).assert_code(0).stdout();
     let filler = fs.path().join("filler");
     fill(&filler);
     let before = snapshot(&vault);
@@ -719,6 +726,11 @@ fn a_full_disk_fails_the_write_says_nothing_changed_and_keeps_the_old_value() {
         .assert_stderr_has("hint: free some space");
     assert_eq!(snapshot(&vault), before, "a failed write changed files");
     assert_eq!(temp_files(&vault), Vec::<String>::new());
+    assert_eq!(
+        both(&env).assert_code(0).stdout(),
+        keys_before,
+        "current and previous kept"
+    );
     for args in [&["get", "--no-create"][..], &["get"]] {
         assert_eq!(
             env.run(args).assert_code(0).stdout_line(),
