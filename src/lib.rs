@@ -3,13 +3,19 @@
 //! Keeps a server's secrets encrypted at rest on a single host: a drop-in replacement for
 //! the CONTINUUM API server's JWT secret loader.
 //!
-//! The contract is the server's: `CONTINUUM_JWT_SECRET` if set, else the file
+//! The contract is the server's: `CONTINUUM_JWT_SECRET` if set (or the file named by
+//! `CONTINUUM_JWT_SECRET_FILE`, or a credential systemd delivered), else the file
 //! `~/.continuum/jwt_secret`, else a new `secrets.token_urlsafe(32)`-style secret saved
 //! there. What changes is how the file is kept:
 //!
 //! - it is **age-encrypted** (ASCII-armored) to an X25519 key held in the **OS keyring**
-//!   (Secret Service on Linux, Keychain on macOS), or in a 0600 key file when asked or when
-//!   no keyring answers (loudly);
+//!   (Secret Service on Linux, Keychain on macOS), in a **systemd credential** sealed to the
+//!   host, or in a 0600 key file when asked or when no keyring answers (loudly);
+//! - a plaintext file left by the server's own loader is used as it is and **never
+//!   rewritten** by a load: [`Vault::migrate`] encrypts it, once every reader of the file
+//!   goes through this library, `continuum-vault run` or the Python package;
+//! - the vault's metadata is **authenticated** (a MAC keyed by the vault key), so an added
+//!   recipient is refused rather than silently sealed to;
 //! - it is written **atomically** (temp file, fsync, rename, fsync of the directory) under a
 //!   **cross-process lock**, so workers starting together all get the same secret;
 //! - a file that exists but cannot be used is **never overwritten**: the error says why and
