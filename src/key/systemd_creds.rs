@@ -275,6 +275,17 @@ impl std::fmt::Debug for SystemdCreds {
 }
 
 impl SystemdCreds {
+    /// The host key `systemd-creds` uses: `SYSTEMD_CREDENTIAL_SECRET` when set, else
+    /// systemd's own place.
+    pub(crate) fn host_key(&self) -> PathBuf {
+        (self.env)("SYSTEMD_CREDENTIAL_SECRET")
+            .filter(|v| !v.is_empty())
+            .map_or_else(
+                || PathBuf::from("/var/lib/systemd/credential.secret"),
+                PathBuf::from,
+            )
+    }
+
     /// Reads `PATH`, `CREDENTIALS_DIRECTORY` and [`PASSED_VARS`] through `env`.
     pub(crate) fn new(env: EnvLookup) -> Self {
         Self { env }
@@ -914,11 +925,13 @@ impl KeyStore for CredsStore {
     }
 
     fn protection(&self, _at: &KeyRef<'_>, _home: Option<&Path>) -> String {
-        "the key is sealed by systemd-creds to this host's credential key \
-         (/var/lib/systemd/credential.secret, readable by root only; also to the TPM2 when the \
-         host has one): a copy of the home directory or of the vault cannot decrypt the secret; \
-         root on this host, or a copy of the whole disk holding the host key (without a TPM2), can"
-            .into()
+        format!(
+            "the key is sealed by systemd-creds to this host's credential key ({}, readable by \
+             root only; also to the TPM2 when the host has one): a copy of the home directory or \
+             of the vault cannot decrypt the secret; root on this host, or a copy of the whole \
+             disk holding the host key (without a TPM2), can",
+            self.creds.host_key().display()
+        )
     }
 }
 
