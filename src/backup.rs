@@ -646,7 +646,7 @@ fn open_backup_inner(
         }
         RestoreKey::IdentityFile(file) => {
             let identities = read_identities(file)?;
-            let reader = decryptor.decrypt(identities.iter().map(|i| i as &dyn age::Identity));
+            let reader = decryptor.decrypt(identities.iter().map(|i| &**i as &dyn age::Identity));
             (reader, Some(file.clone()))
         }
     };
@@ -670,23 +670,23 @@ fn open_backup_inner(
     })
 }
 
-/// The X25519 identities of an age identity file (age-keygen format).
-fn read_identities(file: &Path) -> Result<Vec<age::x25519::Identity>, Error> {
+/// The identities of an age identity file (age-keygen format), parsed by age itself
+/// (`IdentityFile` zeroizes every line it reads, and names a bad line by number, never by
+/// content), from one capped, zeroizing read.
+fn read_identities(file: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>, Error> {
     let content = crate::fs::read_followed(file)
         .map_err(|e| e.into_named_error("read identity file", file))?;
-    let identities: Vec<age::x25519::Identity> = std::str::from_utf8(&content.bytes)
-        .unwrap_or_default()
-        .lines()
-        .map(crate::text::strip)
-        .filter(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .filter_map(|l| l.parse().ok())
-        .collect();
+    let unusable = || Error::InvalidSetting {
+        setting: "--identity",
+        value: file.display().to_string(),
+        reason: "an age identity file with an AGE-SECRET-KEY-1... line (as age-keygen writes)",
+    };
+    let identities = age::IdentityFile::from_buffer(&content.bytes[..])
+        .ok()
+        .and_then(|f| f.into_identities().ok())
+        .ok_or_else(unusable)?;
     if identities.is_empty() {
-        return Err(Error::InvalidSetting {
-            setting: "--identity",
-            value: file.display().to_string(),
-            reason: "an age identity file with an AGE-SECRET-KEY-1... line (as age-keygen writes)",
-        });
+        return Err(unusable());
     }
     Ok(identities)
 }
