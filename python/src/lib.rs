@@ -20,6 +20,12 @@ mod vault;
 
 use pyo3::prelude::*;
 
+/// The extension's own allocations are zeroed when freed: what age or a parser leaves in a
+/// block it frees is gone then. (Python's `str` objects are Python's, and are not covered.)
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
 /// The compiled half of `continuum_vault`; import `continuum_vault`, not this module.
 #[pymodule(name = "_native")]
 mod native {
