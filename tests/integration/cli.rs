@@ -7,7 +7,7 @@ use crate::support::age;
 use crate::support::env::{Run, TestEnv, is_token_urlsafe_32, mode};
 use crate::support::nobody::{NOBODY, Nobody};
 use crate::support::refusal::assert_refused;
-use crate::support::tree::snapshot;
+use crate::support::tree::{replace_with_node, snapshot};
 
 #[test]
 fn first_run_creates_an_armored_0600_file_in_a_0700_dir_and_get_is_stable() {
@@ -304,15 +304,7 @@ const REFUSALS: &[Refusal] = &[
     Refusal {
         what: "FIFO at the secret path",
         prepare: |e| {
-            std::fs::remove_file(e.secret_path()).unwrap();
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                e.secret_path(),
-                rustix::fs::FileType::Fifo,
-                rustix::fs::Mode::from_raw_mode(0o600),
-                0,
-            )
-            .unwrap();
+            replace_with_node(&e.secret_path(), rustix::fs::FileType::Fifo, 0);
         },
         code: 4,
         needle: "move",
@@ -341,21 +333,13 @@ fn refusals_leave_files_byte_for_byte_unchanged() {
         (case.prepare)(&env);
         assert_refused(
             case.what,
-            env.home(),
+            &env,
             &[&["get"], &["get", "--no-create"], &["status"]],
             case.code,
             case.needle,
-            &env,
         );
         // `set` without --force never replaces what it cannot vouch for either.
-        assert_refused(
-            case.what,
-            env.home(),
-            &[&["set"]],
-            case.set_code,
-            case.set_needle,
-            &env,
-        );
+        assert_refused(case.what, &env, &[&["set"]], case.set_code, case.set_needle);
     }
 }
 

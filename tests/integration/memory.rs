@@ -58,6 +58,7 @@ use zeroize::Zeroizing;
 
 use crate::support::age;
 use crate::support::env::{BIN, TestEnv, is_token_urlsafe_32, root_or_skip};
+use crate::support::tree::make_node;
 
 /// Set in the child: the HOME whose vault it works on.
 const CHILD_ENV: &str = "CONTINUUM_TEST_MEMORY_CHILD";
@@ -561,14 +562,7 @@ fn measure_cli(env: &TestEnv, args: &str, input: &str, needles: &[Needle]) -> Sc
     for old in ["release", "stopped"] {
         let _ = std::fs::remove_file(dir.join(old));
     }
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
+    make_node(&fifo, rustix::fs::FileType::Fifo, 0);
     let run = format!(
         "run {args} < {} > {} 2> {}",
         stdin_file.display(),

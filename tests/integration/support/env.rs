@@ -12,6 +12,9 @@ use super::keyring::SecretService;
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_continuum-vault");
 
+/// The name of the vault's metadata file in the vault dir.
+pub(crate) const METADATA_FILE: &str = ".continuum-vault.json";
+
 /// One isolated user: HOME, config and runtime dirs, and the variables a child sees.
 pub(crate) struct TestEnv {
     _tmp: tempfile::TempDir,
@@ -86,6 +89,25 @@ impl TestEnv {
 
     pub(crate) fn key_dir(&self) -> PathBuf {
         self.home.join(".config/continuum-vault")
+    }
+
+    /// The vault's metadata file.
+    pub(crate) fn metadata_path(&self) -> PathBuf {
+        self.vault_dir().join(METADATA_FILE)
+    }
+
+    /// Creates the vault dir, mode 0700, as a first run would.
+    pub(crate) fn make_vault_dir(&self) {
+        std::fs::create_dir(self.vault_dir()).expect("create the vault dir");
+        chmod(&self.vault_dir(), 0o700);
+    }
+
+    /// A vault dir (mode 0700) holding only a legacy plaintext secret file: `value` and a
+    /// newline, with mode `mode`.
+    pub(crate) fn write_legacy_secret(&self, value: &str, mode: u32) {
+        self.make_vault_dir();
+        std::fs::write(self.secret_path(), format!("{value}\n")).expect("write the secret");
+        chmod(&self.secret_path(), mode);
     }
 
     /// The one key file in [`key_dir`](Self::key_dir) (file key source).
@@ -217,6 +239,30 @@ impl Run {
         );
         self
     }
+}
+
+/// A user whose vault a first run with the file key source made; returns the secret it
+/// generated.
+pub(crate) fn made_vault() -> (TestEnv, String) {
+    let env = TestEnv::new();
+    let secret = env
+        .run(&["--key-source", "file", "get"])
+        .assert_code(0)
+        .stdout_line();
+    (env, secret)
+}
+
+/// A user whose vault a first `set` with the file key source made, holding `value`.
+pub(crate) fn vault_holding(value: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.run_with_input(&["--key-source", "file", "set"], value.as_bytes())
+        .assert_code(0);
+    env
+}
+
+/// Sets the mode bits of a path.
+pub(crate) fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
 /// The mode bits of a path.
