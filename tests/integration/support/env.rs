@@ -158,6 +158,13 @@ impl TestEnv {
         feed(self.cmd(args), input)
     }
 
+    /// What `run` hands a command as the previous secret ("" when there is none).
+    pub(crate) fn previous_secret(&self) -> String {
+        self.run_sh("printf %s \"${CONTINUUM_JWT_SECRET_PREVIOUS-}\"")
+            .assert_code(0)
+            .stdout()
+    }
+
     /// `get`, asserting success, returning the printed secret.
     pub(crate) fn get(&self) -> String {
         let run = self.run(&["get"]);
@@ -258,6 +265,14 @@ pub(crate) fn vault_holding(value: &str) -> TestEnv {
     env.run_with_input(&["--key-source", "file", "set"], value.as_bytes())
         .assert_code(0);
     env
+}
+
+/// A private Secret Service and a user attached to it, or `None` when none can run here
+/// (see [`SecretService::start`]).
+pub(crate) fn keyring_user() -> Option<(SecretService, TestEnv)> {
+    let ss = SecretService::start()?;
+    let env = TestEnv::with_keyring(&ss);
+    Some((ss, env))
 }
 
 /// Sets the mode bits of a path.

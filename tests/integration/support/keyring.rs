@@ -75,6 +75,9 @@ pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound for one helper command (`secret-tool`, `dbus-send`).
 pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The `service` attribute of every item continuum-vault keeps.
+pub(crate) const VAULT_SERVICE: &str = "continuum-vault";
+
 /// Well-known bus name of the Secret Service.
 const SECRETS_NAME: &str = "org.freedesktop.secrets";
 
@@ -240,6 +243,37 @@ impl SecretService {
         let mut command = self.command("secret-tool");
         command.args(args);
         run_bounded(&mut command, input, COMMAND_TIMEOUT)
+    }
+
+    /// Everything `secret-tool search --all` prints (on stdout and stderr) about the items
+    /// continuum-vault keeps here.
+    #[must_use]
+    pub(crate) fn vault_listing(&self) -> String {
+        let out = self.secret_tool(&["search", "--all", "service", VAULT_SERVICE]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// How many vault keys continuum-vault keeps here.
+    #[must_use]
+    pub(crate) fn vault_items(&self) -> usize {
+        self.vault_listing()
+            .lines()
+            .filter(|l| l.starts_with("attribute.username = vault:"))
+            .count()
+    }
+
+    /// Runs `secret-tool COMMAND... service continuum-vault username vault:ID` (the item
+    /// of vault `id`'s key) with `input` on its standard input.
+    #[must_use]
+    pub(crate) fn vault_key_tool(&self, command: &[&str], id: &str, input: &[u8]) -> Output {
+        let username = format!("vault:{id}");
+        let mut args = command.to_vec();
+        args.extend(["service", VAULT_SERVICE, "username", &username]);
+        self.secret_tool_with_input(&args, input)
     }
 
     /// Calls `method` of the Secret Service interface on the service object

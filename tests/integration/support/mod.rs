@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "shared helpers; every test module uses a subset")]
 
 pub(crate) mod age;
+pub(crate) mod backup;
 pub(crate) mod env;
 pub(crate) mod keyring;
 pub(crate) mod mount;
