@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::support::age::{encrypt_armored, keygen_in_home};
 use crate::support::backup::{Key, backup, passphrase_file, restore};
-use crate::support::env::{Run, TestEnv, keyring_user, mode, root_or_skip};
+use crate::support::env::{Run, TestEnv, keyring_user, made_vault, mode, root_or_skip};
 use crate::support::mount::Tmpfs;
 use crate::support::tree::snapshot;
 
@@ -97,8 +97,7 @@ fn an_expired_previous_secret_is_not_restored_and_a_replaced_value_wins_over_it(
 
 #[test]
 fn files_that_are_not_backups_are_refused_without_showing_what_they_hold() {
-    let env = TestEnv::new();
-    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let (env, secret) = made_vault();
     let (key, recipient) = keygen_in_home(&env, "k");
     let marker = "MARKER-not-to-be-shown";
     let header = "\"format\": \"continuum-vault-backup\", \"version\": 1, \"name\": \"jwt_secret\", \
@@ -149,8 +148,7 @@ fn files_that_are_not_backups_are_refused_without_showing_what_they_hold() {
 
 #[test]
 fn a_wrong_passphrase_or_identity_says_so_and_never_suggests_deleting_anything() {
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     let (key, recipient) = keygen_in_home(&env, "k");
     let (other_key, _) = keygen_in_home(&env, "other");
     let pass = passphrase_file(&env);
@@ -220,8 +218,7 @@ fn names_starting(dir: &Path, prefix: &str) -> Vec<String> {
 
 #[test]
 fn restore_force_repairs_a_vault_whose_key_file_is_lost_and_keeps_what_it_sets_aside() {
-    let env = TestEnv::new();
-    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let (env, secret) = made_vault();
     env.run_with_input(&["set", "other_secret"], b"other-value")
         .assert_code(0);
     let (key, recipient) = keygen_in_home(&env, "k");
@@ -303,8 +300,7 @@ fn a_backup_to_a_full_disk_leaves_nothing_at_out_and_the_retry_succeeds() {
     if !root_or_skip("a_backup_to_a_full_disk_leaves_nothing_at_out_and_the_retry_succeeds") {
         return;
     }
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     let (_, recipient) = keygen_in_home(&env, "k");
     let fs = Tmpfs::mount("64k");
     let filler = fs.path().join("filler");

@@ -5,14 +5,13 @@ use std::time::Duration;
 
 use crate::support::age::{self, keygen_in_home};
 use crate::support::backup::{Key, backup, passphrase_file, restore, restore_args};
-use crate::support::env::{TestEnv, is_token_urlsafe_32, keyring_user, mode};
+use crate::support::env::{TestEnv, is_token_urlsafe_32, keyring_user, made_vault, mode};
 use crate::support::keyring::SecretService;
 use crate::support::tree::{snapshot, temp_files};
 
 #[test]
 fn a_recipient_backup_opens_with_go_age_to_the_documented_json() {
-    let env = TestEnv::new();
-    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let (env, secret) = made_vault();
     let (key, recipient) = keygen_in_home(&env, "recovery.key");
     let out = env.home().join("backup.age");
     backup(&env, &out, Key::Recipient(&recipient), &[]).assert_code(0);
@@ -68,8 +67,7 @@ fn a_backup_restores_on_a_fresh_home_with_a_fresh_keyring() {
 
 #[test]
 fn restore_refuses_to_clobber_a_different_value_without_force_and_keeps_it_as_previous() {
-    let env = TestEnv::new();
-    let old = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let (env, old) = made_vault();
     let (key, recipient) = keygen_in_home(&env, "k");
     let out = env.home().join("b.age");
     backup(&env, &out, Key::Recipient(&recipient), &[]).assert_code(0);
@@ -179,8 +177,7 @@ fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     // Kill moments spread over 1.5 times how long one rotation takes on this machine.
     let started = std::time::Instant::now();
     env.run(&["rotate"]).assert_code(0);
@@ -353,8 +350,7 @@ fn a_restore_killed_at_any_moment_leaves_the_old_or_the_restored_secret() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
-    let env = TestEnv::new();
-    let backed_up = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let (env, backed_up) = made_vault();
     let (key, recipient) = keygen_in_home(&env, "k");
     let out = env.home().join("b.age");
     backup(&env, &out, Key::Recipient(&recipient), &[]).assert_code(0);

@@ -57,7 +57,7 @@ use rand::TryRng;
 use zeroize::Zeroizing;
 
 use crate::support::age;
-use crate::support::env::{BIN, TestEnv, is_token_urlsafe_32, root_or_skip};
+use crate::support::env::{BIN, TestEnv, is_token_urlsafe_32, made_vault, root_or_skip};
 use crate::support::tree::make_node;
 
 /// Set in the child: the HOME whose vault it works on.
@@ -798,8 +798,7 @@ fn the_cli_passphrase_file_path_leaves_no_copy_of_the_passphrase() {
     if !root_or_skip("the_cli_passphrase_file_path_leaves_no_copy_of_the_passphrase") {
         return;
     }
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     let passphrase = random_secret(64);
     let file = env.home().join("pass");
     std::fs::write(&file, format!("{passphrase}\nnot part of it\n")).expect("write pass");

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::support::env::{BIN, TestEnv};
+use crate::support::env::{BIN, TestEnv, made_vault};
 
 const SYSCALLS: &str =
     "trace=/^(open|openat|creat|fsync|fdatasync|rename.*|.*chmod.*|flock|write|unlink.*)$";
@@ -104,8 +104,7 @@ fn the_write_path_is_excl_nofollow_0600_fsync_rename_fsync_dir_and_never_chmod()
 
 #[test]
 fn the_read_path_writes_nothing_and_takes_no_lock() {
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     let lines = traced(&env, &["get"]);
     assert!(
         lines.iter().any(|l| l.contains("\"jwt_secret\", O_RDONLY")

@@ -122,7 +122,18 @@ impl TestEnv {
 
     /// `continuum-vault run -- sh -c SCRIPT`: what a server started by `run` sees.
     pub(crate) fn run_sh(&self, script: &str) -> Run {
-        self.run(&["run", "--", "sh", "-c", script])
+        self.run_names_sh(&[], script)
+    }
+
+    /// `continuum-vault run --name NAME... -- sh -c SCRIPT`: what a server started by `run`
+    /// with these secrets sees.
+    pub(crate) fn run_names_sh(&self, names: &[&str], script: &str) -> Run {
+        let mut args = vec!["run"];
+        for name in names {
+            args.extend(["--name", name]);
+        }
+        args.extend(["--", "sh", "-c", script]);
+        self.run(&args)
     }
 
     /// The binary with exactly this environment.
@@ -223,6 +234,14 @@ impl Run {
             self.stdout(),
             self.stderr()
         );
+        self
+    }
+
+    /// Asserts exit 0 with nothing on stderr.
+    #[track_caller]
+    pub(crate) fn assert_quiet_success(&self) -> &Self {
+        self.assert_code(0);
+        assert_eq!(self.stderr(), "", "stderr of a quiet success");
         self
     }
 
