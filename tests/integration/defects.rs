@@ -496,10 +496,7 @@ fn a_rekey_round_trip_keeps_the_secret_and_deletes_only_the_old_key() {
     let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let secret = env
-        .run(&["--key-source", "file", "get"])
-        .assert_code(0)
-        .stdout_line();
+    let secret = env.printed(&["--key-source", "file", "get"]);
     let first_key = env.key_file();
     let first_key = first_key.file_name().unwrap().to_str().unwrap().to_owned();
     // Decoys beside the key file: another vault's key, and a file that is no key at all.
@@ -549,10 +546,7 @@ fn gets_running_during_repeated_rekeys_never_fail() {
         return;
     };
     let env = Arc::new(env);
-    let secret = env
-        .run(&["--key-source", "keyring", "get"])
-        .assert_code(0)
-        .stdout_line();
+    let secret = env.printed(&["--key-source", "keyring", "get"]);
     let done = Arc::new(AtomicBool::new(false));
     let gets = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..2)

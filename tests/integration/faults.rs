@@ -50,6 +50,7 @@ use continuum_vault::{KeySource, Source, Vault};
 
 use crate::support::env::{
     BIN, METADATA_FILE, Run, TestEnv, chmod, is_token_urlsafe_32, made_vault, root_or_skip,
+    stderr_of,
 };
 use crate::support::mount::Tmpfs;
 use crate::support::nobody::{Nobody, chown};
@@ -390,12 +391,7 @@ impl Crashes {
         }
         self.finished += 1;
         if !status.success() {
-            let mut err = String::new();
-            let _ = child
-                .stderr
-                .take()
-                .expect("stderr")
-                .read_to_string(&mut err);
+            let err = stderr_of(child);
             self.fail(run, &format!("the writer itself failed ({status}): {err}"));
         }
         false

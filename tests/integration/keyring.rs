@@ -5,14 +5,24 @@ use std::time::{Duration, Instant};
 
 use crate::support::age;
 use crate::support::env::{TestEnv, is_token_urlsafe_32, keyring_user};
-use crate::support::keyring::BareBus;
+use crate::support::keyring::{BareBus, SecretService};
 
 /// The vault id recorded in the metadata.
 fn vault_id(env: &TestEnv) -> String {
-    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
+    let meta = std::fs::read_to_string(env.metadata_path()).unwrap();
     let json: serde_json::Value = serde_json::from_str(&meta).unwrap();
     assert_eq!(json["key_source"], "keyring", "{meta}");
     json["id"].as_str().unwrap().to_owned()
+}
+
+/// A keyring user whose vault a first `get` made: the Secret Service, the user, the
+/// sealed secret file as it is, and the vault id; `None` without a Secret Service.
+fn keyring_vault() -> Option<(SecretService, TestEnv, Vec<u8>, String)> {
+    let (ss, env) = keyring_user()?;
+    env.get();
+    let sealed = std::fs::read(env.secret_path()).unwrap();
+    let id = vault_id(&env);
+    Some((ss, env, sealed, id))
 }
 
 #[test]
@@ -61,10 +71,7 @@ fn go_age_decrypts_with_the_identity_from_the_keyring() {
     let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let secret = env
-        .run(&["get", "--key-source", "keyring"])
-        .assert_code(0)
-        .stdout_line();
+    let secret = env.printed(&["get", "--key-source", "keyring"]);
     let id = vault_id(&env);
     let identity = ss.vault_key_tool(&["lookup"], &id, b"").stdout;
     let key_file = env.home().join("exported.key");
@@ -77,12 +84,9 @@ fn go_age_decrypts_with_the_identity_from_the_keyring() {
 
 #[test]
 fn a_deleted_keyring_entry_is_exit_6_and_the_file_is_untouched() {
-    let Some((ss, env)) = keyring_user() else {
+    let Some((ss, env, before, id)) = keyring_vault() else {
         return;
     };
-    env.get();
-    let before = std::fs::read(env.secret_path()).unwrap();
-    let id = vault_id(&env);
     assert!(ss.vault_key_tool(&["clear"], &id, b"").status.success());
     for args in [&["get"][..], &["get", "--no-create"], &["status"]] {
         env.run(args)
@@ -154,18 +158,15 @@ fn a_bus_without_secret_service_fails_in_keyring_mode_and_falls_back_in_auto() {
     env.run(&["get"])
         .assert_code(0)
         .assert_stderr_has("WARNING: the OS keyring is not usable");
-    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
+    let meta = std::fs::read_to_string(env.metadata_path()).unwrap();
     assert!(meta.contains("\"file\""), "{meta}");
 }
 
 #[test]
 fn garbage_in_the_keyring_entry_is_reported_without_showing_it() {
-    let Some((ss, env)) = keyring_user() else {
+    let Some((ss, env, before, id)) = keyring_vault() else {
         return;
     };
-    env.get();
-    let before = std::fs::read(env.secret_path()).unwrap();
-    let id = vault_id(&env);
     let out = ss.vault_key_tool(
         &["store", "--label=garbage"],
         &id,

@@ -7,6 +7,7 @@ use crate::support::age::{self, keygen_in_home};
 use crate::support::backup::{Key, backup, passphrase_file, restore, restore_args};
 use crate::support::env::{TestEnv, is_token_urlsafe_32, keyring_user, made_vault, mode};
 use crate::support::keyring::SecretService;
+use crate::support::library::library_vault;
 use crate::support::tree::{snapshot, temp_files};
 
 #[test]
@@ -392,15 +393,8 @@ fn a_restore_killed_at_any_moment_leaves_the_old_or_the_restored_secret() {
 #[test]
 fn the_library_key_set_has_the_previous_secret_during_its_window() {
     use continuum_vault::secrecy::ExposeSecret;
-    use continuum_vault::{KeySource, Vault};
     let home = tempfile::tempdir().unwrap();
-    let home_path = home.path().to_owned();
-    let vault = Vault::builder()
-        .dir(home.path().join(".continuum"))
-        .key_source(KeySource::File)
-        .env(move |k| (k == "HOME").then(|| home_path.clone().into()))
-        .build()
-        .unwrap();
+    let vault = library_vault(home.path(), &[]);
     let old = vault.load("jwt_secret").unwrap().into_secret();
     let set = vault.load_key_set("jwt_secret").unwrap();
     assert!(set.previous().is_none());

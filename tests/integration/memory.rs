@@ -46,18 +46,19 @@
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use continuum_vault::secrecy::{ExposeSecret, SecretString};
-use continuum_vault::{KeySource, SetOutcome, Source, Vault};
+use continuum_vault::{SetOutcome, Source};
 use rand::TryRng;
 use zeroize::Zeroizing;
 
 use crate::support::age;
-use crate::support::env::{BIN, TestEnv, is_token_urlsafe_32, made_vault, root_or_skip};
+use crate::support::env::{BIN, TestEnv, is_token_urlsafe_32, made_vault, root_or_skip, stderr_of};
+use crate::support::library::library_vault;
 use crate::support::tree::make_node;
 
 /// Set in the child: the HOME whose vault it works on.
@@ -117,7 +118,7 @@ fn child_entry() {
     let mode = std::env::var(MODE_ENV).expect("the mode variable is set with the home");
     let names = std::env::var(NAMES_ENV).unwrap_or_default();
     let names: Vec<&str> = names.split(',').filter(|n| !n.is_empty()).collect();
-    let vault = child_vault(&home);
+    let vault = library_vault(&home, &[]);
     match mode.as_str() {
         "load" => {
             for name in names {
@@ -158,21 +159,6 @@ fn child_entry() {
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
     drop(vault);
-}
-
-/// The vault of `home`, with only the variables the test gives.
-fn child_vault(home: &Path) -> Vault {
-    let (home, config) = (home.to_owned(), home.join(".config"));
-    Vault::builder()
-        .dir(home.join(".continuum"))
-        .key_source(KeySource::File)
-        .env(move |name| match name {
-            "HOME" => Some(home.clone().into()),
-            "XDG_CONFIG_HOME" => Some(config.clone().into()),
-            _ => None,
-        })
-        .build()
-        .expect("build the vault")
 }
 
 /// One line read with `read(2)`, one byte at a time, into a fixed zeroizing buffer (no
@@ -241,13 +227,7 @@ fn measure_child(
         let mut line = String::new();
         let n = stdout.read_line(&mut line).expect("read child stdout");
         if n == 0 {
-            let mut err = String::new();
-            let _ = child
-                .0
-                .stderr
-                .take()
-                .expect("stderr")
-                .read_to_string(&mut err);
+            let err = stderr_of(&mut child.0);
             panic!("the {mode} child ended before it was ready:\n{seen}\n{err}");
         }
         seen.push_str(&line);

@@ -145,6 +145,22 @@ impl TestEnv {
         self.program(BIN, args)
     }
 
+    /// Runs the binary with `args` under `strace -f -qq OPTIONS` (`apt install strace`),
+    /// asserting that it succeeds; returns the trace.
+    pub(crate) fn strace(&self, options: &[&str], args: &[&str]) -> String {
+        let log = self.home.join("strace.log");
+        let mut strace_args = vec!["-f", "-qq"];
+        strace_args.extend_from_slice(options);
+        strace_args.extend(["-o", log.to_str().expect("UTF-8 path"), BIN]);
+        strace_args.extend_from_slice(args);
+        Run(self
+            .program("strace", &strace_args)
+            .output()
+            .expect("strace is installed (apt install strace)"))
+        .assert_code(0);
+        std::fs::read_to_string(&log).expect("the trace")
+    }
+
     /// Any program with exactly this environment.
     pub(crate) fn program<I, S>(&self, program: impl AsRef<OsStr>, args: I) -> Command
     where
@@ -178,9 +194,12 @@ impl TestEnv {
 
     /// `get`, asserting success, returning the printed secret.
     pub(crate) fn get(&self) -> String {
-        let run = self.run(&["get"]);
-        run.assert_code(0);
-        run.stdout_line()
+        self.printed(&["get"])
+    }
+
+    /// Runs the binary with `args`, asserting success; returns the one line it printed.
+    pub(crate) fn printed(&self, args: &[&str]) -> String {
+        self.run(args).assert_code(0).stdout_line()
     }
 }
 
@@ -197,6 +216,14 @@ pub(crate) fn feed(mut cmd: Command, input: &[u8]) -> Run {
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
     }
     Run(child.wait_with_output().expect("wait"))
+}
+
+/// What a child with a piped stderr wrote there, read to its end (lossily; a read error
+/// ends it), for the message of a failure.
+pub(crate) fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut err = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut child.stderr.take().expect("a piped stderr"), &mut err);
+    String::from_utf8_lossy(&err).into_owned()
 }
 
 /// A finished run with assertions that print everything on failure.
@@ -271,10 +298,7 @@ impl Run {
 /// generated.
 pub(crate) fn made_vault() -> (TestEnv, String) {
     let env = TestEnv::new();
-    let secret = env
-        .run(&["--key-source", "file", "get"])
-        .assert_code(0)
-        .stdout_line();
+    let secret = env.printed(&["--key-source", "file", "get"]);
     (env, secret)
 }
 

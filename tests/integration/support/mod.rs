@@ -7,6 +7,7 @@ pub(crate) mod age;
 pub(crate) mod backup;
 pub(crate) mod env;
 pub(crate) mod keyring;
+pub(crate) mod library;
 pub(crate) mod mount;
 pub(crate) mod nobody;
 pub(crate) mod refusal;
