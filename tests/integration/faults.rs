@@ -49,8 +49,8 @@ use continuum_vault::secrecy::ExposeSecret;
 use continuum_vault::{KeySource, Source, Vault};
 
 use crate::support::env::{
-    BIN, METADATA_FILE, Run, TestEnv, chmod, is_token_urlsafe_32, made_vault, root_or_skip,
-    stderr_of,
+    BIN, METADATA_FILE, Run, TestEnv, chmod, count_from_env, is_token_urlsafe_32, made_vault,
+    root_or_skip, stderr_of,
 };
 use crate::support::mount::Tmpfs;
 use crate::support::nobody::{Nobody, chown};
@@ -59,15 +59,6 @@ use crate::support::tree::{names, replace_with_node, snapshot, temp_files};
 
 /// A vault dir after a successful first run, and nothing else (sorted).
 const VAULT_FILES: [&str; 3] = [METADATA_FILE, LOCK_FILE, "jwt_secret"];
-
-/// A positive count from the environment, else `default`.
-fn count_from_env(var: &str, default: u64) -> u64 {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
-}
 
 /// The names of the key files (`<id>.key`) in a key dir.
 fn key_files(key_dir: &Path) -> Vec<String> {

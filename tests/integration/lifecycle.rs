@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use crate::support::age::{self, keygen_in_home};
 use crate::support::backup::{Key, backup, passphrase_file, restore, restore_args};
-use crate::support::env::{TestEnv, is_token_urlsafe_32, keyring_user, made_vault, mode};
+use crate::support::env::{
+    TestEnv, count_from_env, is_token_urlsafe_32, keyring_user, made_vault, mode, xorshift,
+};
 use crate::support::keyring::SecretService;
 use crate::support::library::library_vault;
 use crate::support::tree::{snapshot, temp_files};
@@ -174,10 +176,7 @@ fn rotate_without_a_secret_is_not_found() {
 /// secret, and the one that is not current (when a rotation completed) is the previous one.
 #[test]
 fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
-    let runs: u64 = std::env::var("CONTINUUM_TEST_ROTATE_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
+    let runs = count_from_env("CONTINUUM_TEST_ROTATE_KILLS", 60);
     let (env, _) = made_vault();
     // Kill moments spread over 1.5 times how long one rotation takes on this machine.
     let started = std::time::Instant::now();
@@ -191,11 +190,8 @@ fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let (mut old_seen, mut new_seen) = (0, 0);
     for _ in 0..runs {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
         let mut child = env.cmd(["rotate"]).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_micros(seed % span));
+        std::thread::sleep(Duration::from_micros(xorshift(&mut seed) % span));
         let _ = child.kill();
         child.wait().unwrap();
         let now = env.run(&["get", "--no-create"]);
@@ -297,10 +293,7 @@ fn rekey_moves_the_key_from_the_file_to_the_keyring_and_back() {
 /// a mix. The history of values is recorded between rotations by the one rotating thread.
 #[test]
 fn concurrent_get_during_rotate_sees_only_whole_secrets() {
-    let rotations: usize = std::env::var("CONTINUUM_TEST_ROTATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(15);
+    let rotations = count_from_env("CONTINUUM_TEST_ROTATIONS", 15);
     let env = std::sync::Arc::new(TestEnv::new());
     let first = env.run(&["--key-source", "file", "get"]).stdout_line();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -347,10 +340,7 @@ fn concurrent_get_during_rotate_sees_only_whole_secrets() {
 /// restored one, never anything else, and never fails to decrypt.
 #[test]
 fn a_restore_killed_at_any_moment_leaves_the_old_or_the_restored_secret() {
-    let runs: u64 = std::env::var("CONTINUUM_TEST_RESTORE_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
+    let runs = count_from_env("CONTINUUM_TEST_RESTORE_KILLS", 40);
     let (env, backed_up) = made_vault();
     let (key, recipient) = keygen_in_home(&env, "k");
     let out = env.home().join("b.age");
@@ -369,11 +359,8 @@ fn a_restore_killed_at_any_moment_leaves_the_old_or_the_restored_secret() {
         let other = format!("other-value-{i}");
         env.run_with_input(&["set", "--force"], other.as_bytes())
             .assert_code(0);
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
         let mut child = env.cmd(&restore).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_micros(seed % span));
+        std::thread::sleep(Duration::from_micros(xorshift(&mut seed) % span));
         let _ = child.kill();
         child.wait().unwrap();
         let now = env.run(&["get", "--no-create"]);

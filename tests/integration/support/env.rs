@@ -328,6 +328,24 @@ pub(crate) fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).expect("stat").permissions().mode() & 0o7777
 }
 
+/// A positive count from the environment, else `default`.
+pub(crate) fn count_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+/// The next number of a xorshift64 sequence (`seed` must not be 0): kill moments that a
+/// printed seed reproduces.
+pub(crate) fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
 /// Whether a `base64url` token is 43 characters, like `secrets.token_urlsafe(32)`.
 pub(crate) fn is_token_urlsafe_32(s: &str) -> bool {
     s.len() == 43
