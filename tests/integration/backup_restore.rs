@@ -7,7 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::support::age::{encrypt_armored, keygen_in_home};
 use crate::support::backup::{Key, backup, passphrase_file, restore};
-use crate::support::env::{Run, TestEnv, keyring_user, made_vault, mode, root_or_skip};
+use crate::support::env::{
+    Run, TestEnv, keyring_user, made_vault, mode, root_or_skip, vault_holding,
+};
 use crate::support::mount::Tmpfs;
 use crate::support::tree::snapshot;
 
@@ -30,11 +32,9 @@ fn assert_not_shown(run: &Run, needle: &str) {
 
 #[test]
 fn values_with_quotes_backslashes_tabs_and_their_previous_restore_on_a_fresh_home() {
-    let a = TestEnv::new();
     let old = "old \"quoted\" back\\slash\ttab \u{1} é€😀";
     let current = "cur\"rent\\ with\ttab and \u{7f} \u{2028} end";
-    a.run_with_input(&["--key-source", "file", "set"], old.as_bytes())
-        .assert_code(0);
+    let a = vault_holding(old);
     a.run_with_input(&["set", "--force"], current.as_bytes())
         .assert_code(0);
     let pass = passphrase_file(&a);

@@ -15,7 +15,7 @@ use continuum_vault::secrecy::{ExposeSecret, SecretString};
 
 use crate::memory::random_secret;
 use crate::support::age;
-use crate::support::env::{Run, TestEnv};
+use crate::support::env::{Run, TestEnv, vault_holding};
 use crate::support::library::library_vault;
 
 /// The runs of one scenario and the secrets none of them may show.
@@ -327,9 +327,7 @@ fn array(s: &str) -> Option<(Vec<String>, &str)> {
 #[test]
 fn no_argv_of_a_started_process_holds_the_secret() {
     let s = random_secret(64);
-    let env = TestEnv::new();
-    env.run_with_input(&["--key-source", "file", "set"], s.as_bytes())
-        .assert_code(0);
+    let env = vault_holding(&s);
     let mut env_file = TestEnv::new();
     let mounted = env_file.home().join("mounted");
     std::fs::write(&mounted, format!("{s}\n")).expect("mounted secret");

@@ -57,7 +57,9 @@ use rand::TryRng;
 use zeroize::Zeroizing;
 
 use crate::support::age;
-use crate::support::env::{BIN, TestEnv, is_token_urlsafe_32, made_vault, root_or_skip, stderr_of};
+use crate::support::env::{
+    BIN, TestEnv, is_token_urlsafe_32, made_vault, root_or_skip, stderr_of, vault_holding,
+};
 use crate::support::library::library_vault;
 use crate::support::tree::make_node;
 
@@ -634,11 +636,9 @@ fn the_cli_forced_set_and_rotate_leave_no_copy_of_the_values_or_the_key() {
     if !root_or_skip("the_cli_forced_set_and_rotate_leave_no_copy_of_the_values_or_the_key") {
         return;
     }
-    let env = TestEnv::new();
     let old = random_secret(64);
     let new = random_secret(64);
-    env.run_with_input(&["--key-source", "file", "set"], old.as_bytes())
-        .assert_code(0);
+    let env = vault_holding(&old);
     let [key_text, key_raw] = Needle::vault_key(&env);
     let scan = measure_cli(
         &env,
@@ -669,10 +669,8 @@ fn a_run_whose_exec_fails_leaves_no_copy_of_the_secret() {
     if !root_or_skip("a_run_whose_exec_fails_leaves_no_copy_of_the_secret") {
         return;
     }
-    let env = TestEnv::new();
     let secret = random_secret(64);
-    env.run_with_input(&["--key-source", "file", "set"], secret.as_bytes())
-        .assert_code(0);
+    let env = vault_holding(&secret);
     let scan = measure_cli(
         &env,
         "run -- /nonexistent/command",
@@ -691,10 +689,8 @@ fn the_cli_backup_path_leaves_exactly_the_known_age_chunk() {
     if !root_or_skip("the_cli_backup_path_leaves_exactly_the_known_age_chunk") {
         return;
     }
-    let env = TestEnv::new();
     let secret = random_secret(64);
-    env.run_with_input(&["--key-source", "file", "set"], secret.as_bytes())
-        .assert_code(0);
+    let env = vault_holding(&secret);
     let key = env.home().join("backup.key");
     let recipient = age::keygen(&env, &key);
     let backup = env.home().join("b.age");
