@@ -2,55 +2,16 @@
 //! secret, files that are not backups (whose content must never be printed), wrong keys,
 //! a vault whose key is lost, and a full disk under `--out`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::support::env::{Run, TestEnv, mode, root_or_skip};
-use crate::support::keyring::SecretService;
+use crate::support::age::{encrypt_armored, keygen_in_home};
+use crate::support::backup::{Key, backup, passphrase_file, restore};
+use crate::support::env::{
+    Run, TestEnv, keyring_user, made_vault, mode, root_or_skip, vault_holding,
+};
 use crate::support::mount::Tmpfs;
-
-/// Makes an age identity file with the Go `age-keygen`; returns (path, recipient).
-fn age_keygen(env: &TestEnv, file: &str) -> (PathBuf, String) {
-    let path = env.home().join(file);
-    let out = env
-        .program("age-keygen", ["-o", path.to_str().unwrap()])
-        .output()
-        .expect("age-keygen (apt install age)");
-    assert!(out.status.success());
-    let text = std::fs::read_to_string(&path).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_owned();
-    (path, recipient)
-}
-
-/// Encrypts `plain` to `recipient` with the Go `age` (armored) into `out`.
-fn go_age_encrypt(env: &TestEnv, recipient: &str, plain: &[u8], out: &Path) {
-    let src = env.home().join("plain.tmp");
-    std::fs::write(&src, plain).unwrap();
-    let run = env
-        .program(
-            "age",
-            [
-                "-a",
-                "-r",
-                recipient,
-                "-o",
-                out.to_str().unwrap(),
-                src.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    std::fs::remove_file(src).unwrap();
-}
+use crate::support::tree::snapshot;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -63,19 +24,6 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// What `run` hands a command as the previous secret ("" when there is none).
-fn previous_of(env: &TestEnv) -> String {
-    env.run(&[
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"${CONTINUUM_JWT_SECRET_PREVIOUS-}\"",
-    ])
-    .assert_code(0)
-    .stdout()
-}
-
 #[track_caller]
 fn assert_not_shown(run: &Run, needle: &str) {
     let all = format!("{}{}", run.stdout(), run.stderr());
@@ -84,49 +32,37 @@ fn assert_not_shown(run: &Run, needle: &str) {
 
 #[test]
 fn values_with_quotes_backslashes_tabs_and_their_previous_restore_on_a_fresh_home() {
-    let a = TestEnv::new();
     let old = "old \"quoted\" back\\slash\ttab \u{1} é€😀";
     let current = "cur\"rent\\ with\ttab and \u{7f} \u{2028} end";
-    a.run_with_input(&["--key-source", "file", "set"], old.as_bytes())
-        .assert_code(0);
+    let a = vault_holding(old);
     a.run_with_input(&["set", "--force"], current.as_bytes())
         .assert_code(0);
-    let pass = a.home().join("pass");
-    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let pass = passphrase_file(&a);
     let out = a.home().join("b.age");
-    a.run(&["backup", "--out", s(&out), "--passphrase-file", s(&pass)])
-        .assert_code(0);
+    backup(&a, &out, Key::Passphrase(&pass), &[]).assert_code(0);
 
     let b = TestEnv::new();
-    let run = b.run(&[
-        "--key-source",
-        "file",
-        "restore",
-        "--in",
-        s(&out),
-        "--passphrase-file",
-        s(&pass),
-    ]);
+    let run = restore(&b, &out, Key::Passphrase(&pass), &["--key-source", "file"]);
     run.assert_code(0)
         .assert_stderr_has("the backup's previous secret is restored too");
     assert_not_shown(&run, "quoted");
     assert_eq!(b.get(), current);
     assert_eq!(
-        previous_of(&b),
+        b.previous_secret(),
         old,
         "the backup's previous secret is restored"
     );
     // Restoring again changes nothing, and keeps the vault's own previous secret.
-    b.run(&["restore", "--in", s(&out), "--passphrase-file", s(&pass)])
+    restore(&b, &out, Key::Passphrase(&pass), &[])
         .assert_code(0)
         .assert_stderr_has("unchanged");
-    assert_eq!(previous_of(&b), old);
+    assert_eq!(b.previous_secret(), old);
 }
 
 #[test]
 fn an_expired_previous_secret_is_not_restored_and_a_replaced_value_wins_over_it() {
     let env = TestEnv::new();
-    let (key, recipient) = age_keygen(&env, "k");
+    let (key, recipient) = keygen_in_home(&env, "k");
     let document = |previous_expires: u64| {
         format!(
             "{{\"format\": \"continuum-vault-backup\", \"version\": 1, \"name\": \"jwt_secret\", \
@@ -135,45 +71,34 @@ fn an_expired_previous_secret_is_not_restored_and_a_replaced_value_wins_over_it(
         )
     };
     let expired = env.home().join("expired.age");
-    go_age_encrypt(&env, &recipient, document(now() - 10).as_bytes(), &expired);
-    env.run(&[
-        "--key-source",
-        "file",
-        "restore",
-        "--in",
-        s(&expired),
-        "--identity",
-        s(&key),
-    ])
+    encrypt_armored(&env, &recipient, &expired, document(now() - 10).as_bytes());
+    restore(
+        &env,
+        &expired,
+        Key::Identity(&key),
+        &["--key-source", "file"],
+    )
     .assert_code(0)
     .assert_stderr_has("the backup's previous secret expired at");
     assert_eq!(env.get(), "the-current");
-    assert_eq!(previous_of(&env), "");
+    assert_eq!(env.previous_secret(), "");
 
     // Valid, but `--force` replaces a value, which is newer: that one is kept as previous.
     env.run_with_input(&["set", "--force"], b"set-after")
         .assert_code(0);
     let valid = env.home().join("valid.age");
-    go_age_encrypt(&env, &recipient, document(now() + 3600).as_bytes(), &valid);
-    env.run(&[
-        "restore",
-        "--in",
-        s(&valid),
-        "--identity",
-        s(&key),
-        "--force",
-    ])
-    .assert_code(0)
-    .assert_stderr_has("the vault keeps its own previous secret");
+    encrypt_armored(&env, &recipient, &valid, document(now() + 3600).as_bytes());
+    restore(&env, &valid, Key::Identity(&key), &["--force"])
+        .assert_code(0)
+        .assert_stderr_has("the vault keeps its own previous secret");
     assert_eq!(env.get(), "the-current");
-    assert_eq!(previous_of(&env), "set-after");
+    assert_eq!(env.previous_secret(), "set-after");
 }
 
 #[test]
 fn files_that_are_not_backups_are_refused_without_showing_what_they_hold() {
-    let env = TestEnv::new();
-    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
-    let (key, recipient) = age_keygen(&env, "k");
+    let (env, secret) = made_vault();
+    let (key, recipient) = keygen_in_home(&env, "k");
     let marker = "MARKER-not-to-be-shown";
     let header = "\"format\": \"continuum-vault-backup\", \"version\": 1, \"name\": \"jwt_secret\", \
                   \"created\": \"2026-01-01T00:00:00Z\"";
@@ -187,16 +112,9 @@ fn files_that_are_not_backups_are_refused_without_showing_what_they_hold() {
     ];
     for (i, plain) in plaintexts.iter().enumerate() {
         let file = env.home().join(format!("plain-{i}.age"));
-        go_age_encrypt(&env, &recipient, plain.as_bytes(), &file);
+        encrypt_armored(&env, &recipient, &file, plain.as_bytes());
         let before = std::fs::read(env.secret_path()).unwrap();
-        let run = env.run(&[
-            "restore",
-            "--in",
-            s(&file),
-            "--identity",
-            s(&key),
-            "--force",
-        ]);
+        let run = restore(&env, &file, Key::Identity(&key), &["--force"]);
         run.assert_code(5)
             .assert_stderr_has(&format!("cannot restore from {}", file.display()))
             .assert_stderr_has("not a continuum-vault backup")
@@ -212,59 +130,37 @@ fn files_that_are_not_backups_are_refused_without_showing_what_they_hold() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|x| x == "key"))
         .expect("the vault key file");
-    let run = env.run(&[
-        "restore",
-        "--in",
-        s(&env.secret_path()),
-        "--identity",
-        s(&key_file),
-    ]);
+    let run = restore(&env, &env.secret_path(), Key::Identity(&key_file), &[]);
     run.assert_code(5)
         .assert_stderr_has("not a continuum-vault backup");
     assert_not_shown(&run, &secret);
 
     // Not an age file at all; and an identity file that holds no key.
-    let run = env.run(&["restore", "--in", s(&key_file), "--identity", s(&key)]);
+    let run = restore(&env, &key_file, Key::Identity(&key), &[]);
     run.assert_code(5).assert_stderr_has("not an age file");
     assert_not_shown(&run, "AGE-SECRET-KEY");
     let no_key = env.home().join("no-key");
     std::fs::write(&no_key, "# nothing here\n").unwrap();
-    env.run(&[
-        "restore",
-        "--in",
-        s(&env.secret_path()),
-        "--identity",
-        s(&no_key),
-    ])
-    .assert_code(2)
-    .assert_stderr_has("AGE-SECRET-KEY-1");
+    restore(&env, &env.secret_path(), Key::Identity(&no_key), &[])
+        .assert_code(2)
+        .assert_stderr_has("AGE-SECRET-KEY-1");
 }
 
 #[test]
 fn a_wrong_passphrase_or_identity_says_so_and_never_suggests_deleting_anything() {
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
-    let (key, recipient) = age_keygen(&env, "k");
-    let (other_key, _) = age_keygen(&env, "other");
-    let pass = env.home().join("pass");
+    let (env, _) = made_vault();
+    let (key, recipient) = keygen_in_home(&env, "k");
+    let (other_key, _) = keygen_in_home(&env, "other");
+    let pass = passphrase_file(&env);
     let wrong = env.home().join("wrong");
-    std::fs::write(&pass, "right passphrase\n").unwrap();
     std::fs::write(&wrong, "wrong passphrase\n").unwrap();
     let to_pass = env.home().join("p.age");
     let to_key = env.home().join("k.age");
-    env.run(&[
-        "backup",
-        "--out",
-        s(&to_pass),
-        "--passphrase-file",
-        s(&pass),
-    ])
-    .assert_code(0);
-    env.run(&["backup", "--out", s(&to_key), "--recipient", &recipient])
-        .assert_code(0);
-    let cases: [(&[&str], String, &str); 4] = [
+    backup(&env, &to_pass, Key::Passphrase(&pass), &[]).assert_code(0);
+    backup(&env, &to_key, Key::Recipient(&recipient), &[]).assert_code(0);
+    let cases = [
         (
-            &["--in", s(&to_pass), "--passphrase-file", s(&wrong)],
+            (&to_pass, Key::Passphrase(&wrong)),
             format!(
                 "the backup {} does not open with this passphrase",
                 to_pass.display()
@@ -272,7 +168,7 @@ fn a_wrong_passphrase_or_identity_says_so_and_never_suggests_deleting_anything()
             "hint: check the passphrase",
         ),
         (
-            &["--in", s(&to_key), "--passphrase-file", s(&pass)],
+            (&to_key, Key::Passphrase(&pass)),
             format!(
                 "the backup {} does not open with this passphrase",
                 to_key.display()
@@ -280,7 +176,7 @@ fn a_wrong_passphrase_or_identity_says_so_and_never_suggests_deleting_anything()
             "opens only with --identity FILE",
         ),
         (
-            &["--in", s(&to_key), "--identity", s(&other_key)],
+            (&to_key, Key::Identity(&other_key)),
             format!(
                 "the backup {} does not open with the identity file {}",
                 to_key.display(),
@@ -289,7 +185,7 @@ fn a_wrong_passphrase_or_identity_says_so_and_never_suggests_deleting_anything()
             "hint: use the identity the backup was made to",
         ),
         (
-            &["--in", s(&to_pass), "--identity", s(&key)],
+            (&to_pass, Key::Identity(&key)),
             format!(
                 "the backup {} does not open with the identity file {}",
                 to_pass.display(),
@@ -299,10 +195,8 @@ fn a_wrong_passphrase_or_identity_says_so_and_never_suggests_deleting_anything()
         ),
     ];
     let before = std::fs::read(env.secret_path()).unwrap();
-    for (args, error, hint) in cases {
-        let mut argv = vec!["restore"];
-        argv.extend_from_slice(args);
-        let run = env.run(&argv);
+    for ((backup, key), error, hint) in cases {
+        let run = restore(&env, backup, key, &[]);
         run.assert_code(5)
             .assert_stderr_has(&format!("error: {error}"))
             .assert_stderr_has(hint);
@@ -324,14 +218,12 @@ fn names_starting(dir: &Path, prefix: &str) -> Vec<String> {
 
 #[test]
 fn restore_force_repairs_a_vault_whose_key_file_is_lost_and_keeps_what_it_sets_aside() {
-    let env = TestEnv::new();
-    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let (env, secret) = made_vault();
     env.run_with_input(&["set", "other_secret"], b"other-value")
         .assert_code(0);
-    let (key, recipient) = age_keygen(&env, "k");
+    let (key, recipient) = keygen_in_home(&env, "k");
     let out = env.home().join("b.age");
-    env.run(&["backup", "--out", s(&out), "--recipient", &recipient])
-        .assert_code(0);
+    backup(&env, &out, Key::Recipient(&recipient), &[]).assert_code(0);
     let sealed = std::fs::read(env.secret_path()).unwrap();
     let metadata = std::fs::read(env.vault_dir().join(".continuum-vault.json")).unwrap();
     std::fs::remove_dir_all(env.key_dir()).unwrap();
@@ -347,7 +239,7 @@ fn restore_force_repairs_a_vault_whose_key_file_is_lost_and_keeps_what_it_sets_a
     }
     assert_eq!(std::fs::read(env.secret_path()).unwrap(), sealed);
 
-    let run = env.run(&["restore", "--in", s(&out), "--identity", s(&key), "--force"]);
+    let run = restore(&env, &out, Key::Identity(&key), &["--force"]);
     run.assert_code(0)
         .assert_stderr_has("the vault key is lost")
         .assert_stderr_has("set aside (kept, never deleted)")
@@ -378,33 +270,22 @@ fn restore_force_repairs_a_vault_whose_key_file_is_lost_and_keeps_what_it_sets_a
 
 #[test]
 fn restore_force_repairs_a_vault_whose_keyring_entry_was_wiped() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let env = TestEnv::with_keyring(&ss);
     let secret = env.get();
-    let pass = env.home().join("pass");
-    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let pass = passphrase_file(&env);
     let out = env.home().join("b.age");
-    env.run(&["backup", "--out", s(&out), "--passphrase-file", s(&pass)])
-        .assert_code(0);
+    backup(&env, &out, Key::Passphrase(&pass), &[]).assert_code(0);
     let cleared = ss.secret_tool(&["clear", "service", "continuum-vault"]);
     assert!(cleared.status.success());
     env.run(&["get"])
         .assert_code(6)
         .assert_stderr_has("continuum-vault restore --force --in BACKUP");
-    env.run(&["restore", "--in", s(&out), "--passphrase-file", s(&pass)])
-        .assert_code(6);
-    env.run(&[
-        "restore",
-        "--in",
-        s(&out),
-        "--passphrase-file",
-        s(&pass),
-        "--force",
-    ])
-    .assert_code(0)
-    .assert_stderr_has("set aside");
+    restore(&env, &out, Key::Passphrase(&pass), &[]).assert_code(6);
+    restore(&env, &out, Key::Passphrase(&pass), &["--force"])
+        .assert_code(0)
+        .assert_stderr_has("set aside");
     assert_eq!(env.get(), secret);
     let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
     assert!(
@@ -419,9 +300,8 @@ fn a_backup_to_a_full_disk_leaves_nothing_at_out_and_the_retry_succeeds() {
     if !root_or_skip("a_backup_to_a_full_disk_leaves_nothing_at_out_and_the_retry_succeeds") {
         return;
     }
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
-    let (_, recipient) = age_keygen(&env, "k");
+    let (env, _) = made_vault();
+    let (_, recipient) = keygen_in_home(&env, "k");
     let fs = Tmpfs::mount("64k");
     let filler = fs.path().join("filler");
     {
@@ -432,7 +312,7 @@ fn a_backup_to_a_full_disk_leaves_nothing_at_out_and_the_retry_succeeds() {
         while file.write(&chunk[..1]).is_ok_and(|n| n > 0) {}
     }
     let out = fs.path().join("b.age");
-    let run = env.run(&["backup", "--out", s(&out), "--recipient", &recipient]);
+    let run = backup(&env, &out, Key::Recipient(&recipient), &[]);
     run.assert_code(1)
         .assert_stderr_has("No space left on device")
         .assert_stderr_has("hint: free some space");
@@ -442,15 +322,14 @@ fn a_backup_to_a_full_disk_leaves_nothing_at_out_and_the_retry_succeeds() {
         "nothing is left at --out, nor a temp file"
     );
     std::fs::remove_file(&filler).unwrap();
-    env.run(&["backup", "--out", s(&out), "--recipient", &recipient])
-        .assert_code(0);
+    backup(&env, &out, Key::Recipient(&recipient), &[]).assert_code(0);
     assert_eq!(mode(&out), 0o600);
     assert_eq!(names_starting(fs.path(), ""), ["b.age"]);
     // And it is still never overwritten, even by a dangling link.
     let link = fs.path().join("link.age");
     std::os::unix::fs::symlink(fs.path().join("nowhere"), &link).unwrap();
     for target in [&out, &link] {
-        env.run(&["backup", "--out", s(target), "--recipient", &recipient])
+        backup(&env, target, Key::Recipient(&recipient), &[])
             .assert_code(7)
             .assert_stderr_has("never overwritten");
     }
@@ -459,23 +338,14 @@ fn a_backup_to_a_full_disk_leaves_nothing_at_out_and_the_retry_succeeds() {
 
 #[test]
 fn restore_force_into_a_keyring_that_takes_no_new_key_puts_everything_back() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let env = TestEnv::with_keyring(&ss);
     env.get();
-    let pass = env.home().join("pass");
-    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let pass = passphrase_file(&env);
     let out = env.home().join("b.age");
-    env.run(&["backup", "--out", s(&out), "--passphrase-file", s(&pass)])
-        .assert_code(0);
-    let before: Vec<(String, Vec<u8>)> = names_starting(&env.vault_dir(), "")
-        .into_iter()
-        .map(|n| {
-            let bytes = std::fs::read(env.vault_dir().join(&n)).unwrap();
-            (n, bytes)
-        })
-        .collect();
+    backup(&env, &out, Key::Passphrase(&pass), &[]).assert_code(0);
+    let before = snapshot(&env.vault_dir());
     // The key is gone and the collection is locked: it cannot take a new key.
     assert!(
         ss.secret_tool(&["clear", "service", "continuum-vault"])
@@ -483,21 +353,12 @@ fn restore_force_into_a_keyring_that_takes_no_new_key_puts_everything_back() {
             .success()
     );
     ss.lock_collection();
-    let run = env.run(&[
-        "restore",
-        "--in",
-        s(&out),
-        "--passphrase-file",
-        s(&pass),
-        "--force",
-    ]);
+    let run = restore(&env, &out, Key::Passphrase(&pass), &["--force"]);
     run.assert_code(6);
-    let after: Vec<(String, Vec<u8>)> = names_starting(&env.vault_dir(), "")
-        .into_iter()
-        .map(|n| {
-            let bytes = std::fs::read(env.vault_dir().join(&n)).unwrap();
-            (n, bytes)
-        })
-        .collect();
-    assert_eq!(after, before, "the vault dir changed:\n{}", run.stderr());
+    assert_eq!(
+        snapshot(&env.vault_dir()),
+        before,
+        "the vault dir changed:\n{}",
+        run.stderr()
+    );
 }

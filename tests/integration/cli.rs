@@ -4,10 +4,10 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::support::age;
-use crate::support::env::{Run, TestEnv, is_token_urlsafe_32, mode};
+use crate::support::env::{Run, TestEnv, is_token_urlsafe_32, made_vault, mode};
 use crate::support::nobody::{NOBODY, Nobody};
 use crate::support::refusal::assert_refused;
-use crate::support::tree::snapshot;
+use crate::support::tree::{replace_with_node, snapshot};
 
 #[test]
 fn first_run_creates_an_armored_0600_file_in_a_0700_dir_and_get_is_stable() {
@@ -63,8 +63,7 @@ fn keyring_key_source_without_a_session_bus_fails_fast_and_writes_nothing() {
 
 #[test]
 fn go_age_decrypts_a_vault_file_made_with_the_file_key_source() {
-    let env = TestEnv::new();
-    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let (env, secret) = made_vault();
     let key = env.key_file();
     assert_eq!(mode(&key), 0o600);
     assert_eq!(
@@ -76,8 +75,7 @@ fn go_age_decrypts_a_vault_file_made_with_the_file_key_source() {
 
 #[test]
 fn a_vault_file_made_by_go_age_is_read() {
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
     let recipient = meta
         .split('"')
@@ -132,10 +130,7 @@ fn env_var_wins_as_given_and_the_file_variable_is_stripped() {
 #[test]
 fn a_legacy_plaintext_file_is_used_as_is_until_migrate_encrypts_it() {
     let env = TestEnv::new();
-    std::fs::create_dir(env.vault_dir()).unwrap();
-    std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::write(env.secret_path(), "legacy-plaintext-secret\n").unwrap();
-    std::fs::set_permissions(env.secret_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    env.write_legacy_secret("legacy-plaintext-secret", 0o600);
     // The lock file a refused write takes is not a change of the vault.
     let unlocked = |env: &TestEnv| {
         let mut files = snapshot(env.home());
@@ -304,15 +299,7 @@ const REFUSALS: &[Refusal] = &[
     Refusal {
         what: "FIFO at the secret path",
         prepare: |e| {
-            std::fs::remove_file(e.secret_path()).unwrap();
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                e.secret_path(),
-                rustix::fs::FileType::Fifo,
-                rustix::fs::Mode::from_raw_mode(0o600),
-                0,
-            )
-            .unwrap();
+            replace_with_node(&e.secret_path(), rustix::fs::FileType::Fifo, 0);
         },
         code: 4,
         needle: "move",
@@ -336,26 +323,17 @@ const REFUSALS: &[Refusal] = &[
 #[test]
 fn refusals_leave_files_byte_for_byte_unchanged() {
     for case in REFUSALS {
-        let env = TestEnv::new();
-        env.run(&["--key-source", "file", "get"]).assert_code(0);
+        let (env, _) = made_vault();
         (case.prepare)(&env);
         assert_refused(
             case.what,
-            env.home(),
+            &env,
             &[&["get"], &["get", "--no-create"], &["status"]],
             case.code,
             case.needle,
-            &env,
         );
         // `set` without --force never replaces what it cannot vouch for either.
-        assert_refused(
-            case.what,
-            env.home(),
-            &[&["set"]],
-            case.set_code,
-            case.set_needle,
-            &env,
-        );
+        assert_refused(case.what, &env, &[&["set"]], case.set_code, case.set_needle);
     }
 }
 
@@ -425,23 +403,14 @@ fn run_execs_the_command_with_the_secret_in_its_variable() {
         .assert_code(127);
     env2.run(&["run", "--", env2.home().to_str().unwrap()])
         .assert_code(126);
-    let run = env2.run(&[
-        "run",
-        "--name",
-        "api_key",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$CONTINUUM_API_KEY\"",
-    ]);
+    let run = env2.run_names_sh(&["api_key"], "printf %s \"$CONTINUUM_API_KEY\"");
     run.assert_code(0);
     assert!(is_token_urlsafe_32(&run.stdout()));
 }
 
 #[test]
 fn status_json_reports_without_the_secret() {
-    let env = TestEnv::new();
-    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
+    let (env, secret) = made_vault();
     let run = env.run(&["status", "--json"]);
     run.assert_code(0);
     let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
@@ -543,8 +512,7 @@ fn files_and_dirs_owned_by_another_user_are_refused() {
             Some(rustix::fs::Gid::from_raw(65534)),
         )
     };
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     let before = std::fs::read(env.secret_path()).unwrap();
     let (u, g) = nobody();
     rustix::fs::chown(env.secret_path(), u, g).unwrap();
@@ -553,8 +521,7 @@ fn files_and_dirs_owned_by_another_user_are_refused() {
         .assert_stderr_has("owned by uid 65534");
     assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
 
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     rustix::fs::chown(env.vault_dir(), u, g).unwrap();
     env.run(&["get"]).assert_code(4).assert_stderr_has("chown");
 }

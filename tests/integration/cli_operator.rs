@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use crate::support::env::{Run, TestEnv, is_token_urlsafe_32};
+use crate::support::backup::{Key, backup, passphrase_file, restore};
+use crate::support::env::{Run, TestEnv, is_token_urlsafe_32, made_vault};
 
 /// The rows of README.md's "Exit codes" table, as (codes, meaning).
 fn readme_exit_codes() -> Vec<(String, String)> {
@@ -128,12 +129,9 @@ fn every_command_s_long_help_has_examples_and_the_variables_it_reads() {
 
 #[test]
 fn get_long_help_reads_in_full() {
-    let env = TestEnv::new();
-    let run = env.run(&["get", "--help"]);
-    run.assert_code(0);
-    assert_eq!(run.stderr(), "");
+    let run = TestEnv::new().run(&["get", "--help"]);
     assert_eq!(
-        run.stdout(),
+        run.assert_quiet_success().stdout(),
         "\
 Print the secret (creating it if absent, like the server does)
 
@@ -296,8 +294,7 @@ fn bash_complete(env: &TestEnv, script: &std::path::Path, words: &[&str]) -> BTr
 fn bash_completes_subcommands_their_options_and_values() {
     let env = TestEnv::new();
     let run = env.run(&["completions", "bash"]);
-    run.assert_code(0);
-    assert_eq!(run.stderr(), "");
+    run.assert_quiet_success();
     let script = env.home().join("continuum-vault.bash");
     std::fs::write(&script, run.0.stdout).unwrap();
 
@@ -431,17 +428,7 @@ fn run_exports_every_name_with_its_previous_secret() {
         "CONTINUUM_DB_PASSWORD",
         "CONTINUUM_DB_PASSWORD_PREVIOUS",
     ]);
-    let run = env.run(&[
-        "run",
-        "--name",
-        "jwt_secret",
-        "--name",
-        "db_password",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let run = env.run_names_sh(&["jwt_secret", "db_password"], &script);
     run.assert_code(0);
     let lines: Vec<String> = run.stdout().lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 4, "{lines:?}");
@@ -460,24 +447,11 @@ fn run_exports_every_name_with_its_previous_secret() {
 
 #[test]
 fn run_execs_nothing_when_any_name_fails() {
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     let marker = env.home().join("ran");
     let touch = format!("touch {}", marker.display());
     // A name given twice: a usage error, before anything is read.
-    let twice = env.run(&[
-        "run",
-        "--name",
-        "jwt_secret",
-        "--name",
-        "db_password",
-        "--name",
-        "jwt_secret",
-        "--",
-        "sh",
-        "-c",
-        &touch,
-    ]);
+    let twice = env.run_names_sh(&["jwt_secret", "db_password", "jwt_secret"], &touch);
     twice.assert_code(2);
     assert_eq!(twice.stdout(), "");
     assert_eq!(
@@ -486,19 +460,9 @@ fn run_execs_nothing_when_any_name_fails() {
     );
     assert!(!env.vault_dir().join("db_password").exists());
     // An invalid name after a good one.
-    env.run(&[
-        "run",
-        "--name",
-        "jwt_secret",
-        "--name",
-        "Bad",
-        "--",
-        "sh",
-        "-c",
-        &touch,
-    ])
-    .assert_code(2)
-    .assert_stderr_has("invalid secret name \"Bad\"");
+    env.run_names_sh(&["jwt_secret", "Bad"], &touch)
+        .assert_code(2)
+        .assert_stderr_has("invalid secret name \"Bad\"");
     // A damaged second secret: exit 5, and its file is left as it was.
     let damaged = env.vault_dir().join("db_password");
     std::fs::write(&damaged, "-----BEGIN AGE ENCRYPTED FILE-----\ngarbage\n").unwrap();
@@ -508,24 +472,13 @@ fn run_execs_nothing_when_any_name_fails() {
     )
     .unwrap();
     let before = std::fs::read(&damaged).unwrap();
-    env.run(&[
-        "run",
-        "--name",
-        "jwt_secret",
-        "--name",
-        "db_password",
-        "--",
-        "sh",
-        "-c",
-        &touch,
-    ])
-    .assert_code(5)
-    .assert_stderr_has("hint:");
+    env.run_names_sh(&["jwt_secret", "db_password"], &touch)
+        .assert_code(5)
+        .assert_stderr_has("hint:");
     assert_eq!(std::fs::read(&damaged).unwrap(), before);
     assert!(!marker.exists(), "CMD ran although a secret failed");
     // With every name good, CMD runs.
-    env.run(&["run", "--name", "jwt_secret", "--", "sh", "-c", &touch])
-        .assert_code(0);
+    env.run_names_sh(&["jwt_secret"], &touch).assert_code(0);
     assert!(marker.exists());
 }
 
@@ -611,45 +564,31 @@ fn every_report_has_json_with_a_version_and_never_a_secret() {
     keep("recipients remove", &remove);
 
     let backup_file = env.home().join("backup.age");
-    let backup = env.run(&[
-        "backup",
-        "--out",
-        backup_file.to_str().unwrap(),
-        "--recipient",
-        &other_recipient,
-        "--json",
-    ]);
-    let json = parse_json(&backup, "backup");
+    let to_recipient = backup(
+        &env,
+        &backup_file,
+        Key::Recipient(&other_recipient),
+        &["--json"],
+    );
+    let json = parse_json(&to_recipient, "backup");
     assert_eq!(json["out"], backup_file.to_str().unwrap());
     assert_eq!(json["encrypted_to"], "recipients");
     assert_eq!(json["recipients"], serde_json::json!([other_recipient]));
-    keep("backup", &backup);
-    let passphrase = env.home().join("passphrase");
-    std::fs::write(&passphrase, "correct horse battery staple\n").unwrap();
+    keep("backup", &to_recipient);
+    let passphrase = passphrase_file(&env);
     let pass_file = env.home().join("pass.age");
-    let backup = env.run(&[
-        "backup",
-        "--out",
-        pass_file.to_str().unwrap(),
-        "--passphrase-file",
-        passphrase.to_str().unwrap(),
-        "--json",
-    ]);
-    assert_eq!(parse_json(&backup, "backup")["encrypted_to"], "passphrase");
-    keep("backup passphrase", &backup);
+    let to_passphrase = backup(&env, &pass_file, Key::Passphrase(&passphrase), &["--json"]);
+    assert_eq!(
+        parse_json(&to_passphrase, "backup")["encrypted_to"],
+        "passphrase"
+    );
+    keep("backup passphrase", &to_passphrase);
 
-    let restore = env.run(&[
-        "restore",
-        "--in",
-        pass_file.to_str().unwrap(),
-        "--passphrase-file",
-        passphrase.to_str().unwrap(),
-        "--json",
-    ]);
-    let json = parse_json(&restore, "restore");
+    let restored = restore(&env, &pass_file, Key::Passphrase(&passphrase), &["--json"]);
+    let json = parse_json(&restored, "restore");
     assert_eq!(json["outcome"], "unchanged");
     assert_eq!(json["in"], pass_file.to_str().unwrap());
-    keep("restore", &restore);
+    keep("restore", &restored);
 
     let rekey = env.run(&["rekey", "--to", "file", "--json"]);
     let json = parse_json(&rekey, "rekey");
@@ -687,12 +626,8 @@ fn every_report_has_json_with_a_version_and_never_a_secret() {
 
 #[test]
 fn migrate_reports_json_without_the_secret() {
-    use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
-    std::fs::create_dir(env.vault_dir()).unwrap();
-    std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::write(env.secret_path(), "legacy-plaintext-secret\n").unwrap();
-    std::fs::set_permissions(env.secret_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    env.write_legacy_secret("legacy-plaintext-secret", 0o600);
     let run = env.run(&["--key-source", "file", "migrate", "--json"]);
     run.assert_code(0);
     let json = parse_json(&run, "migrate");
@@ -712,12 +647,11 @@ fn quiet_silences_notices_but_not_warnings() {
     // The file key source: the first `get` only has the "generated" notice.
     let env = TestEnv::new();
     let run = env.run(&["--key-source", "file", "get", "--quiet"]);
-    run.assert_code(0);
-    assert_eq!(run.stderr(), "");
-    assert!(is_token_urlsafe_32(&run.stdout_line()));
-    let set = env.run_with_input(&["-q", "set", "db_password"], b"value-1");
-    set.assert_code(0);
-    assert_eq!(set.stderr(), "");
+    assert!(is_token_urlsafe_32(
+        &run.assert_quiet_success().stdout_line()
+    ));
+    env.run_with_input(&["-q", "set", "db_password"], b"value-1")
+        .assert_quiet_success();
 
     // Without a session bus, `auto` falls back to a key file with a warning: still printed,
     // while the notice that a secret was generated is not.

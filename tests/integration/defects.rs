@@ -4,47 +4,27 @@
 //! `migrate` tell the operator. Each test pins the exit code and the message lines, and
 //! proves that a refusal leaves every file byte-for-byte as it was.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::support::age;
-use crate::support::env::{Run, TestEnv, mode};
-use crate::support::keyring::SecretService;
-use crate::support::refusal::LOCK_FILE;
-use crate::support::tree::{Entry, snapshot};
+use crate::support::env::{Run, TestEnv, chmod, keyring_user, made_vault, mode};
+use crate::support::refusal::{LOCK_FILE, snapshot_but_new_lock};
+use crate::support::tree::{Entry, names, snapshot};
 
 /// The hint of a corrupt file or metadata.
 const RESTORE_HINT: &str = "restore the file from a backup, or delete it knowingly (a new \
                             secret will be generated and every signed-in admin is logged out)";
 
-/// A user whose vault was made by a first run with the file key source; returns the secret.
-fn made_vault() -> (TestEnv, String) {
-    let env = TestEnv::new();
-    let secret = env
-        .run(&["--key-source", "file", "get"])
-        .assert_code(0)
-        .stdout_line();
-    (env, secret)
-}
-
-fn chmod(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-fn metadata_path(env: &TestEnv) -> PathBuf {
-    env.vault_dir().join(".continuum-vault.json")
-}
-
 fn read_metadata(env: &TestEnv) -> String {
-    std::fs::read_to_string(metadata_path(env)).expect("the metadata")
+    std::fs::read_to_string(env.metadata_path()).expect("the metadata")
 }
 
 /// Replaces the metadata's content, keeping the file (its inode, owner and mode 0600).
 fn write_metadata(env: &TestEnv, text: &str) {
-    std::fs::write(metadata_path(env), text).expect("write the metadata");
+    std::fs::write(env.metadata_path(), text).expect("write the metadata");
 }
 
 fn now_secs() -> u64 {
@@ -77,19 +57,6 @@ fn assert_lines(run: &Run, lines: &[String]) {
             "missing the line\n{line}\nstdout:\n{out}\nstderr:\n{err}"
         );
     }
-}
-
-/// The snapshot of `root`, without a lock file that `before` did not have: a refused write
-/// may leave the empty lock file it takes before it reads the metadata, nothing else.
-fn snapshot_but_new_lock(root: &Path, before: &[Entry]) -> Vec<Entry> {
-    let mut after = snapshot(root);
-    after.retain(|(path, what)| {
-        !(path.ends_with(&format!("/{LOCK_FILE}"))
-            && what.starts_with("file mode 100600")
-            && what.ends_with(' ')
-            && !before.iter().any(|(p, _)| p == path))
-    });
-    after
 }
 
 /// Runs `args` (with a value on stdin): it must exit `code`, print every one of `lines`,
@@ -175,7 +142,7 @@ fn an_edited_expiry_in_the_metadata_is_exit_5_and_nothing_is_written() {
     let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
     let (old, rest) = tail.split_at(digits);
     let edit = |expires: &str| format!("{head}\"expires\": {expires}{rest}");
-    let path = metadata_path(&env);
+    let path = env.metadata_path();
     let p = path.display();
     let tampered_hint = format!(
         "someone or something changed {p} (an added recipient would receive every later \
@@ -318,7 +285,7 @@ fn tampered_hint(env: &TestEnv) -> String {
          secret): compare it with a backup; if the secrets themselves are intact, restore the \
          metadata from that backup, or `continuum-vault restore --force` each secret from its \
          backup",
-        metadata_path(env).display()
+        env.metadata_path().display()
     )
 }
 
@@ -328,7 +295,7 @@ fn tampered_hint(env: &TestEnv) -> String {
 fn assert_metadata_refused(env: &TestEnv, reason: &str) {
     let message = format!(
         "refusing to use the vault metadata {}: {reason}",
-        metadata_path(env).display()
+        env.metadata_path().display()
     );
     let hint = tampered_hint(env);
     for args in [
@@ -442,7 +409,7 @@ fn an_old_harmless_metadata_file_without_a_mac_is_accepted_and_gains_one_on_the_
 #[test]
 fn metadata_open_to_others_or_owned_by_another_user_is_refused() {
     let (env, _) = made_vault();
-    let path = metadata_path(&env);
+    let path = env.metadata_path();
     let p = path.display();
     for mode in [0o644, 0o666] {
         chmod(&path, mode);
@@ -524,30 +491,12 @@ fn extra_recipients_are_listed_by_status_and_named_by_every_write() {
 
 // 5. Rekey deletes only the key it read, and reads during a rekey never fail.
 
-/// How many items the Secret Service holds for continuum-vault.
-fn keyring_items(ss: &SecretService) -> usize {
-    let out = ss.secret_tool(&["search", "--all", "service", "continuum-vault"]);
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-        .filter(|l| l.starts_with("attribute.username = vault:"))
-        .count()
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    crate::support::tree::names(dir)
-}
-
 #[test]
 fn a_rekey_round_trip_keeps_the_secret_and_deletes_only_the_old_key() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let env = TestEnv::with_keyring(&ss);
-    let secret = env
-        .run(&["--key-source", "file", "get"])
-        .assert_code(0)
-        .stdout_line();
+    let secret = env.printed(&["--key-source", "file", "get"]);
     let first_key = env.key_file();
     let first_key = first_key.file_name().unwrap().to_str().unwrap().to_owned();
     // Decoys beside the key file: another vault's key, and a file that is no key at all.
@@ -577,13 +526,13 @@ fn a_rekey_round_trip_keeps_the_secret_and_deletes_only_the_old_key() {
     assert_eq!(decoys(&key_dir), ["0123456789abcdef.key", "notes.txt"]);
     assert_eq!(names(&key_dir).len(), 2, "only the old key file went");
     assert_eq!(decoy_snapshot(), decoys_before);
-    assert_eq!(keyring_items(&ss), 1);
+    assert_eq!(ss.vault_items(), 1);
     assert_eq!(env.get(), secret);
 
     env.run(&["rekey", "--to", "file"])
         .assert_code(0)
         .assert_stderr_has("was removed");
-    assert_eq!(keyring_items(&ss), 0, "the keyring entry went");
+    assert_eq!(ss.vault_items(), 0, "the keyring entry went");
     let files = names(&key_dir);
     assert_eq!(files.len(), 3, "{files:?}");
     assert!(!files.contains(&first_key), "a new key, not the old one");
@@ -593,14 +542,11 @@ fn a_rekey_round_trip_keeps_the_secret_and_deletes_only_the_old_key() {
 
 #[test]
 fn gets_running_during_repeated_rekeys_never_fail() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let env = Arc::new(TestEnv::with_keyring(&ss));
-    let secret = env
-        .run(&["--key-source", "keyring", "get"])
-        .assert_code(0)
-        .stdout_line();
+    let env = Arc::new(env);
+    let secret = env.printed(&["--key-source", "keyring", "get"]);
     let done = Arc::new(AtomicBool::new(false));
     let gets = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..2)
@@ -658,7 +604,7 @@ fn gets_running_during_repeated_rekeys_never_fail() {
         values.iter().all(|v| *v == format!("{secret}\n")),
         "every get printed the one secret"
     );
-    assert_eq!(keyring_items(&ss), 1);
+    assert_eq!(ss.vault_items(), 1);
     eprintln!("{during} gets during {round_trips} rekey round trips");
 }
 
@@ -945,7 +891,7 @@ fn pubkey_on_a_fresh_home_makes_the_key_and_metadata_and_says_so_once() {
         format!(
             "notice: made this vault's key, in the key file {}, and its metadata {} (no secret yet)\n",
             key.display(),
-            metadata_path(&env).display()
+            env.metadata_path().display()
         )
     );
     assert!(read_metadata(&env).contains(&format!("\"recipient\": \"{recipient}\"")));
@@ -969,10 +915,7 @@ fn pubkey_on_a_fresh_home_makes_the_key_and_metadata_and_says_so_once() {
 
 /// Gives `env` a legacy plaintext `jwt_secret` with mode `mode` in a 0700 vault dir.
 fn legacy_vault(env: TestEnv, mode: u32) -> TestEnv {
-    std::fs::create_dir(env.vault_dir()).unwrap();
-    chmod(&env.vault_dir(), 0o700);
-    std::fs::write(env.secret_path(), "legacy-plaintext-secret\n").unwrap();
-    chmod(&env.secret_path(), mode);
+    env.write_legacy_secret("legacy-plaintext-secret", mode);
     env
 }
 
@@ -1020,10 +963,10 @@ fn migrate_refuses_exposed_plaintext_and_a_missing_file() {
 
 #[test]
 fn migrate_into_the_keyring_says_a_copy_of_the_file_is_not_a_backup() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let env = legacy_vault(TestEnv::with_keyring(&ss), 0o600);
+    let env = legacy_vault(env, 0o600);
     let run = env.run(&["--key-source", "keyring", "migrate"]);
     run.assert_code(0);
     let p = env.secret_path().display().to_string();
@@ -1042,32 +985,38 @@ fn migrate_into_the_keyring_says_a_copy_of_the_file_is_not_a_backup() {
         "{}",
         run.stderr()
     );
-    assert_eq!(keyring_items(&ss), 1);
+    assert_eq!(ss.vault_items(), 1);
     assert!(!env.key_dir().exists(), "no key file");
     assert_eq!(env.get(), "legacy-plaintext-secret");
 }
 
 // 5. Keys of interrupted runs are cleaned up under the lock, and the user is told.
 
+/// Writes the announcement (0600) that a run is about to make the key file of vault `id`,
+/// as a run killed before it wrote the metadata (or deleted the old key) leaves it.
+fn announce_key_file(env: &TestEnv, id: &str) -> PathBuf {
+    let marker = env.vault_dir().join(".continuum-vault.pending-key");
+    std::fs::write(
+        &marker,
+        format!("{{\"id\":\"{id}\",\"key_source\":\"file\"}}\n"),
+    )
+    .unwrap();
+    chmod(&marker, 0o600);
+    marker
+}
+
 /// What a first run killed between making its key and writing the metadata leaves: the
 /// announcement of the key, and the key itself (here a key file), with no metadata.
 #[test]
 fn the_key_of_an_interrupted_first_run_is_removed_by_the_next_write() {
     let env = TestEnv::new();
-    std::fs::create_dir(env.vault_dir()).unwrap();
-    std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.make_vault_dir();
     let orphan_id = "0123456789abcdef0123456789abcdef";
     std::fs::create_dir_all(env.key_dir()).unwrap();
     let orphan = env.key_dir().join(format!("{orphan_id}.key"));
     let key = age::keygen(&env, &orphan);
     assert!(key.starts_with("age1"));
-    let marker = env.vault_dir().join(".continuum-vault.pending-key");
-    std::fs::write(
-        &marker,
-        format!("{{\"id\":\"{orphan_id}\",\"key_source\":\"file\"}}\n"),
-    )
-    .unwrap();
-    chmod(&marker, 0o600);
+    let marker = announce_key_file(&env, orphan_id);
     // A read changes nothing.
     env.run(&["--key-source", "file", "get", "--no-create"])
         .assert_code(3);
@@ -1094,13 +1043,7 @@ fn the_old_key_of_an_interrupted_rekey_is_removed_and_the_current_one_kept() {
     let old_id = "fedcba9876543210fedcba9876543210";
     let old = env.key_dir().join(format!("{old_id}.key"));
     age::keygen(&env, &old);
-    let marker = env.vault_dir().join(".continuum-vault.pending-key");
-    std::fs::write(
-        &marker,
-        format!("{{\"id\":\"{old_id}\",\"key_source\":\"file\"}}\n"),
-    )
-    .unwrap();
-    chmod(&marker, 0o600);
+    let marker = announce_key_file(&env, old_id);
     env.run_with_input(&["set", "other"], b"another value\n")
         .assert_code(0)
         .assert_stderr_has("removed the vault key of an interrupted run");
@@ -1110,12 +1053,7 @@ fn the_old_key_of_an_interrupted_rekey_is_removed_and_the_current_one_kept() {
     // An announcement of the current key (a run killed after its metadata was written)
     // only goes away.
     let id = current.file_stem().unwrap().to_str().unwrap().to_owned();
-    std::fs::write(
-        &marker,
-        format!("{{\"id\":\"{id}\",\"key_source\":\"file\"}}\n"),
-    )
-    .unwrap();
-    chmod(&marker, 0o600);
+    announce_key_file(&env, &id);
     let run = env.run_with_input(&["set", "third"], b"a third value\n");
     run.assert_code(0);
     assert!(

@@ -48,25 +48,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use continuum_vault::secrecy::ExposeSecret;
 use continuum_vault::{KeySource, Source, Vault};
 
-use crate::support::env::{BIN, Run, TestEnv, is_token_urlsafe_32, root_or_skip};
+use crate::support::env::{
+    BIN, METADATA_FILE, Run, TestEnv, chmod, count_from_env, is_token_urlsafe_32, made_vault,
+    root_or_skip, stderr_of,
+};
 use crate::support::mount::Tmpfs;
 use crate::support::nobody::{Nobody, chown};
 use crate::support::refusal::{LOCK_FILE, assert_refused};
-use crate::support::tree::{names, snapshot, temp_files};
-
-const METADATA_FILE: &str = ".continuum-vault.json";
+use crate::support::tree::{names, replace_with_node, snapshot, temp_files};
 
 /// A vault dir after a successful first run, and nothing else (sorted).
 const VAULT_FILES: [&str; 3] = [METADATA_FILE, LOCK_FILE, "jwt_secret"];
-
-/// A positive count from the environment, else `default`.
-fn count_from_env(var: &str, default: u64) -> u64 {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
-}
 
 /// The names of the key files (`<id>.key`) in a key dir.
 fn key_files(key_dir: &Path) -> Vec<String> {
@@ -390,12 +382,7 @@ impl Crashes {
         }
         self.finished += 1;
         if !status.success() {
-            let mut err = String::new();
-            let _ = child
-                .stderr
-                .take()
-                .expect("stderr")
-                .read_to_string(&mut err);
+            let err = stderr_of(child);
             self.fail(run, &format!("the writer itself failed ({status}): {err}"));
         }
         false
@@ -585,10 +572,7 @@ fn a_migration_killed_at_random_moments_keeps_the_plaintext_value() {
 /// A user with a 0600 plaintext `jwt_secret` holding `value`, as the old loader left it.
 fn legacy_vault(value: &str) -> TestEnv {
     let env = TestEnv::new();
-    std::fs::create_dir(env.vault_dir()).unwrap();
-    std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::write(env.secret_path(), format!("{value}\n")).unwrap();
-    std::fs::set_permissions(env.secret_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    env.write_legacy_secret(value, 0o600);
     env
 }
 
@@ -668,13 +652,28 @@ fn a_forced_set_killed_at_random_moments_leaves_the_old_or_the_new_value() {
 // Disk full, read-only, unwritable
 // ---------------------------------------------------------------------------------------
 
-/// A user whose vault is `dir` on a small tmpfs, with the key file outside it (in HOME).
-fn vault_on(fs: &Tmpfs) -> (TestEnv, PathBuf) {
+/// A user whose vault is `dir` on a small new tmpfs, with the key file outside it (in
+/// HOME), made by a first run; returns the secret too.
+fn vault_on_tmpfs() -> (Tmpfs, TestEnv, PathBuf, String) {
+    let fs = Tmpfs::mount("256k");
     let mut env = TestEnv::new();
     let dir = fs.path().join("vault");
     env.set("CONTINUUM_VAULT_DIR", dir.to_str().unwrap());
     env.set("CONTINUUM_VAULT_KEY_SOURCE", "file");
-    (env, dir)
+    let secret = env.get();
+    (fs, env, dir, secret)
+}
+
+/// Both reads still serve `value`.
+#[track_caller]
+fn assert_reads_serve(env: &TestEnv, value: &str, what: &str) {
+    for args in [&["get", "--no-create"][..], &["get"]] {
+        assert_eq!(
+            env.run(args).assert_code(0).stdout_line(),
+            value,
+            "{args:?} {what}"
+        );
+    }
 }
 
 /// Writes `path` until the file system has no byte left.
@@ -703,11 +702,9 @@ fn a_full_disk_fails_the_write_says_nothing_changed_and_keeps_the_old_value() {
     if !root_or_skip("a_full_disk_fails_the_write_says_nothing_changed_and_keeps_the_old_value") {
         return;
     }
-    let fs = Tmpfs::mount("256k");
-    let (env, vault) = vault_on(&fs);
+    let (fs, env, vault, _) = vault_on_tmpfs();
     // A still-valid previous secret too: a failed replace must keep it as well (it once
     // dropped it when the metadata write hit the full disk).
-    env.get();
     env.run(&["rotate", "--grace", "1h"]).assert_code(0);
     let old = env.get();
     let both =
@@ -731,13 +728,7 @@ fn a_full_disk_fails_the_write_says_nothing_changed_and_keeps_the_old_value() {
         keys_before,
         "current and previous kept"
     );
-    for args in [&["get", "--no-create"][..], &["get"]] {
-        assert_eq!(
-            env.run(args).assert_code(0).stdout_line(),
-            old,
-            "{args:?} on a full disk"
-        );
-    }
+    assert_reads_serve(&env, &old, "on a full disk");
 
     // A new secret on a full disk: nothing half-made is left (no empty or partial file
     // that a later `get` would take for a value).
@@ -759,9 +750,7 @@ fn a_read_only_file_system_fails_writes_clearly_and_serves_reads() {
     if !root_or_skip("a_read_only_file_system_fails_writes_clearly_and_serves_reads") {
         return;
     }
-    let fs = Tmpfs::mount("256k");
-    let (env, vault) = vault_on(&fs);
-    let old = env.get();
+    let (fs, env, vault, old) = vault_on_tmpfs();
     fs.remount("ro");
     let before = snapshot(&vault);
     for args in [&["set", "--force"][..], &["get", "api_key"]] {
@@ -772,9 +761,7 @@ fn a_read_only_file_system_fails_writes_clearly_and_serves_reads() {
             .assert_stderr_has("hint:");
     }
     // The read path writes nothing, so a read-only vault is served as usual.
-    for args in [&["get", "--no-create"][..], &["get"]] {
-        assert_eq!(env.run(args).assert_code(0).stdout_line(), old, "{args:?}");
-    }
+    assert_reads_serve(&env, &old, "on a read-only file system");
     env.run(&["status"]).assert_code(0);
     assert_eq!(snapshot(&vault), before);
 }
@@ -819,9 +806,7 @@ fn a_forced_set_that_fails_leaves_an_unreadable_file_where_it_was() {
     if !root_or_skip("a_forced_set_that_fails_leaves_an_unreadable_file_where_it_was") {
         return;
     }
-    let fs = Tmpfs::mount("256k");
-    let (env, vault) = vault_on(&fs);
-    env.get();
+    let (fs, env, vault, _) = vault_on_tmpfs();
     let unreadable = vault.join("jwt_secret");
     std::fs::write(&unreadable, b"-----BEGIN AGE ENCRYPTED FILE-----\n").unwrap();
     let filler = fs.path().join("filler");
@@ -858,158 +843,116 @@ const EVERY_COMMAND: &[&[&str]] = &[
     &["get", "api_key"],
 ];
 
-/// A user with a vault made by a first run (file key source).
-fn made_vault() -> (TestEnv, String) {
+/// Every one of `commands` refuses the link at a vault path (exit 4, "replace the link").
+#[track_caller]
+fn assert_link_refused(what: &str, env: &TestEnv, commands: &[&[&str]]) {
+    assert_refused(what, env, commands, 4, "replace the link");
+}
+
+/// On a first run (`make_vault_dir`: whether the vault dir is there already), a dangling
+/// link at the path `at` names: each of `commands` refuses it, its target is never
+/// created, and no key is made.
+#[track_caller]
+fn assert_dangling_link_refused_on_first_run(
+    what: &str,
+    make_vault_dir: bool,
+    at: fn(&TestEnv) -> PathBuf,
+    commands: &[&[&str]],
+) {
     let env = TestEnv::new();
-    let secret = printed_value(&env.run(&["--key-source", "file", "get"])).unwrap();
-    (env, secret)
+    if make_vault_dir {
+        env.make_vault_dir();
+    }
+    let target = env.home().join("planted");
+    std::os::unix::fs::symlink(&target, at(&env)).unwrap();
+    assert_link_refused(what, &env, commands);
+    assert!(!target.exists() && !env.key_dir().exists(), "{what}");
+}
+
+/// `what` (the path `at` names) moved away and a link to it put in its place: following
+/// the link would work, and must not happen. Then, on a first run (with or without the
+/// vault dir), a dangling link there.
+#[track_caller]
+fn assert_links_refused(what: &str, at: fn(&TestEnv) -> PathBuf, vault_dir_on_first_run: bool) {
+    let (env, _) = made_vault();
+    let moved = env.home().join("moved-away");
+    std::fs::rename(at(&env), &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, at(&env)).unwrap();
+    assert_link_refused(
+        &format!("{what} linked to the real one"),
+        &env,
+        EVERY_COMMAND,
+    );
+    assert_dangling_link_refused_on_first_run(
+        &format!("{what} linked to nowhere, first run"),
+        vault_dir_on_first_run,
+        at,
+        EVERY_COMMAND,
+    );
 }
 
 #[test]
 fn a_symlinked_vault_dir_is_refused_and_its_target_left_alone() {
-    // A link to a real vault: following it would work, and must not happen.
-    let (env, _) = made_vault();
-    let real = env.home().join("real-vault");
-    std::fs::rename(env.vault_dir(), &real).unwrap();
-    std::os::unix::fs::symlink(&real, env.vault_dir()).unwrap();
-    assert_refused(
-        "vault dir linked to a vault",
-        env.home(),
-        EVERY_COMMAND,
-        4,
-        "replace the link",
-        &env,
-    );
+    assert_links_refused("vault dir", TestEnv::vault_dir, false);
+}
 
-    // A dangling link: nothing may be created at its target.
-    let env = TestEnv::new();
-    let target = env.home().join("planted-dir");
-    std::os::unix::fs::symlink(&target, env.vault_dir()).unwrap();
-    assert_refused(
-        "vault dir linked to nowhere",
-        env.home(),
-        EVERY_COMMAND,
-        4,
-        "replace the link",
-        &env,
-    );
-    assert!(!target.exists() && !env.key_dir().exists());
+#[test]
+fn a_symlink_at_the_metadata_file_is_refused_and_its_target_left_alone() {
+    assert_links_refused("metadata", TestEnv::metadata_path, true);
 }
 
 #[test]
 fn a_symlink_or_fifo_at_the_lock_file_is_refused_and_its_target_left_alone() {
     let writes: &[&[&str]] = &[&["set", "--force"], &["get", "api_key"]];
+    let lock = |env: &TestEnv| env.vault_dir().join(LOCK_FILE);
     let (env, secret) = made_vault();
-    let lock = env.vault_dir().join(LOCK_FILE);
     let target = env.home().join("planted-lock");
-    std::fs::remove_file(&lock).unwrap();
-    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    std::fs::remove_file(lock(&env)).unwrap();
+    std::os::unix::fs::symlink(&target, lock(&env)).unwrap();
     // Reads take no lock: still served.
     assert_eq!(env.get(), secret);
-    assert_refused(
-        "lock linked to nowhere",
-        env.home(),
-        writes,
-        4,
-        "replace the link",
-        &env,
-    );
+    assert_link_refused("lock linked to nowhere", &env, writes);
     assert!(!target.exists(), "the link's target was created");
     std::fs::write(&target, b"someone else's file\n").unwrap();
-    assert_refused(
-        "lock linked to a file",
-        env.home(),
-        writes,
-        4,
-        "replace the link",
-        &env,
-    );
+    assert_link_refused("lock linked to a file", &env, writes);
 
     // On a first run: nothing at all is made, not even the key file.
-    let env = TestEnv::new();
-    std::fs::create_dir(env.vault_dir()).unwrap();
-    std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let target = env.home().join("planted-lock");
-    std::os::unix::fs::symlink(&target, env.vault_dir().join(LOCK_FILE)).unwrap();
-    assert_refused(
+    assert_dangling_link_refused_on_first_run(
         "lock linked to nowhere, first run",
-        env.home(),
+        true,
+        lock,
         &[&["--key-source", "file", "get"], &["set", "--force"]],
-        4,
-        "replace the link",
-        &env,
     );
-    assert!(!target.exists() && !env.key_dir().exists());
 
     // A FIFO at the lock: refused at once, not waited on.
     let (env, _) = made_vault();
-    let lock = env.vault_dir().join(LOCK_FILE);
-    std::fs::remove_file(&lock).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &lock,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
-    assert_refused(
-        "FIFO at the lock",
-        env.home(),
-        writes,
-        4,
-        "not a regular file",
-        &env,
-    );
+    replace_with_node(&lock(&env), rustix::fs::FileType::Fifo, 0);
+    assert_refused("FIFO at the lock", &env, writes, 4, "not a regular file");
 }
 
-#[test]
-fn a_symlink_at_the_metadata_file_is_refused_and_its_target_left_alone() {
-    // A link to the real metadata: following it would work, and must not happen.
+/// A vault made by a first run, then spoilt by `spoil`: each of `commands` refuses it with
+/// exit 4 and says `needle`.
+#[track_caller]
+fn assert_spoilt_vault_refused(
+    what: &str,
+    spoil: impl FnOnce(&TestEnv),
+    commands: &[&[&str]],
+    needle: &str,
+) {
     let (env, _) = made_vault();
-    let meta = env.vault_dir().join(METADATA_FILE);
-    let moved = env.home().join("metadata-elsewhere.json");
-    std::fs::rename(&meta, &moved).unwrap();
-    std::os::unix::fs::symlink(&moved, &meta).unwrap();
-    assert_refused(
-        "metadata linked to the real one",
-        env.home(),
-        EVERY_COMMAND,
-        4,
-        "replace the link",
-        &env,
-    );
-
-    // On a first run, a dangling link: its target is never created, no key is made.
-    let env = TestEnv::new();
-    std::fs::create_dir(env.vault_dir()).unwrap();
-    std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let target = env.home().join("planted.json");
-    std::os::unix::fs::symlink(&target, env.vault_dir().join(METADATA_FILE)).unwrap();
-    assert_refused(
-        "metadata linked to nowhere, first run",
-        env.home(),
-        EVERY_COMMAND,
-        4,
-        "replace the link",
-        &env,
-    );
-    assert!(!target.exists() && !env.key_dir().exists());
+    spoil(&env);
+    assert_refused(what, &env, commands, 4, needle);
 }
 
 #[test]
 fn world_writable_vault_dirs_are_refused() {
     // Group-writable (0770) is in cli.rs; here others, with and without the sticky bit.
     for mode in [0o702, 0o777, 0o1777] {
-        let (env, _) = made_vault();
-        std::fs::set_permissions(env.vault_dir(), std::fs::Permissions::from_mode(mode)).unwrap();
-        assert_refused(
+        assert_spoilt_vault_refused(
             &format!("vault dir mode {mode:o}"),
-            env.home(),
+            |env| chmod(&env.vault_dir(), mode),
             EVERY_COMMAND,
-            4,
             "chmod 700",
-            &env,
         );
     }
 }
@@ -1021,121 +964,104 @@ fn devices_at_the_vault_paths_are_refused() {
     }
     // Like /dev/null (reads as empty: taken for "no secret" it would be replaced) and
     // /dev/zero (reads forever), at the secret and at the metadata.
-    for (file, minor) in [("jwt_secret", 3), ("jwt_secret", 5), (METADATA_FILE, 5)] {
-        let (env, _) = made_vault();
-        let path = env.vault_dir().join(file);
-        std::fs::remove_file(&path).unwrap();
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &path,
-            rustix::fs::FileType::CharacterDevice,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            rustix::fs::makedev(1, minor),
-        )
-        .unwrap();
-        assert_refused(
+    for (file, minor, commands) in [
+        ("jwt_secret", 3, SECRET_COMMANDS),
+        ("jwt_secret", 5, SECRET_COMMANDS),
+        (METADATA_FILE, 5, EVERY_COMMAND),
+    ] {
+        assert_spoilt_vault_refused(
             &format!("char device 1:{minor} at {file}"),
-            env.home(),
-            if file == METADATA_FILE {
-                EVERY_COMMAND
-            } else {
-                SECRET_COMMANDS
+            |env| {
+                replace_with_node(
+                    &env.vault_dir().join(file),
+                    rustix::fs::FileType::CharacterDevice,
+                    rustix::fs::makedev(1, minor),
+                );
             },
-            4,
+            commands,
             "not a regular file",
-            &env,
         );
     }
 }
 
 #[test]
 fn oversized_files_are_refused_without_being_read() {
+    let cap = usize::try_from(continuum_vault::MAX_FILE_SIZE).unwrap();
     // A sparse 256 MiB secret file (the 1 MiB one is in cli.rs): refused from its size,
     // before a byte is read. `set --force` may replace it (it keeps it aside), so the
     // replacing commands are not among these.
-    let (env, _) = made_vault();
-    File::options()
-        .write(true)
-        .open(env.secret_path())
-        .unwrap()
-        .set_len(256 << 20)
-        .unwrap();
-    assert_refused(
+    assert_spoilt_vault_refused(
         "sparse 256 MiB secret file",
-        env.home(),
+        |env| {
+            File::options()
+                .write(true)
+                .open(env.secret_path())
+                .unwrap()
+                .set_len(256 << 20)
+                .unwrap();
+        },
         &[&["get"], &["get", "--no-create"], &["status"]],
-        4,
         "move it away",
-        &env,
     );
-
     // Metadata and key file over the cap, still well-formed (padded with whitespace and
     // comment lines): refused, not parsed.
-    let (env, _) = made_vault();
-    let meta = env.vault_dir().join(METADATA_FILE);
-    let mut padded = std::fs::read(&meta).unwrap();
-    padded.resize(
-        usize::try_from(continuum_vault::MAX_FILE_SIZE).unwrap() + 1,
-        b' ',
-    );
-    std::fs::write(&meta, padded).unwrap();
-    assert_refused(
+    assert_spoilt_vault_refused(
         "metadata over the cap",
-        env.home(),
+        |env| {
+            let mut padded = std::fs::read(env.metadata_path()).unwrap();
+            padded.resize(cap + 1, b' ');
+            std::fs::write(env.metadata_path(), padded).unwrap();
+        },
         EVERY_COMMAND,
-        4,
         "move it away",
-        &env,
     );
-
-    let (env, _) = made_vault();
-    let key = env.key_dir().join(&key_files(&env.key_dir())[0]);
-    let mut padded = b"#".repeat(usize::try_from(continuum_vault::MAX_FILE_SIZE).unwrap());
-    padded.extend_from_slice(b"\n");
-    padded.extend_from_slice(&std::fs::read(&key).unwrap());
-    std::fs::write(&key, padded).unwrap();
-    assert_refused(
+    assert_spoilt_vault_refused(
         "key file over the cap",
-        env.home(),
+        |env| {
+            let key = env.key_dir().join(&key_files(&env.key_dir())[0]);
+            let mut padded = b"#".repeat(cap);
+            padded.extend_from_slice(b"\n");
+            padded.extend_from_slice(&std::fs::read(&key).unwrap());
+            std::fs::write(&key, padded).unwrap();
+        },
         EVERY_COMMAND,
-        4,
         "move it away",
-        &env,
     );
 }
 
 /// As `nobody`, with root's files in its way (cli.rs covers root meeting `nobody`'s).
 #[test]
 fn files_and_dirs_of_another_user_are_refused_when_running_as_nobody() {
-    type Prepare = fn(&Nobody);
-    const ROOT: u32 = 0;
+    /// What is given to root, with which mode (or its own), refused by which commands.
+    type Case<'a> = (
+        &'a str,
+        fn(&Nobody) -> PathBuf,
+        Option<u32>,
+        &'a [&'a [&'a str]],
+        &'a str,
+    );
     if !root_or_skip("files_and_dirs_of_another_user_are_refused_when_running_as_nobody") {
         return;
     }
-    let cases: &[(&str, Prepare, &[&[&str]], &str)] = &[
+    let cases: &[Case] = &[
         (
             "vault dir owned by root, 0755",
-            |n| {
-                chown(&n.vault_dir(), ROOT);
-                std::fs::set_permissions(n.vault_dir(), std::fs::Permissions::from_mode(0o755))
-                    .unwrap();
-            },
+            Nobody::vault_dir,
+            Some(0o755),
             EVERY_COMMAND,
             "chown",
         ),
         (
             "vault dir owned by root, 0700",
-            |n| chown(&n.vault_dir(), ROOT),
+            Nobody::vault_dir,
+            None,
             EVERY_COMMAND,
             "accessible to this user",
         ),
         (
             "secret owned by root, 0644",
-            |n| {
-                chown(&n.secret_path(), ROOT);
-                std::fs::set_permissions(n.secret_path(), std::fs::Permissions::from_mode(0o644))
-                    .unwrap();
-            },
+            Nobody::secret_path,
+            Some(0o644),
             // `set --force` replaces it: see the ignored test below. `status` says the
             // mode, not the owner (checked below for its exit code only).
             &[&["get"], &["get", "--no-create"]],
@@ -1143,37 +1069,46 @@ fn files_and_dirs_of_another_user_are_refused_when_running_as_nobody() {
         ),
         (
             "secret owned by root, 0600",
-            |n| chown(&n.secret_path(), ROOT),
+            Nobody::secret_path,
+            None,
             SECRET_COMMANDS,
             "accessible to this user",
         ),
         (
             "key file owned by root, 0644",
-            |n| {
-                let key = n.key_dir().join(&key_files(&n.key_dir())[0]);
-                chown(&key, ROOT);
-                std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-            },
+            |n| n.key_dir().join(&key_files(&n.key_dir())[0]),
+            Some(0o644),
             EVERY_COMMAND,
             "chown",
         ),
         (
             "key dir owned by root, 0755",
-            |n| {
-                chown(&n.key_dir(), ROOT);
-                std::fs::set_permissions(n.key_dir(), std::fs::Permissions::from_mode(0o755))
-                    .unwrap();
-            },
+            Nobody::key_dir,
+            Some(0o755),
             EVERY_COMMAND,
             "chown",
         ),
     ];
-    for (what, prepare, commands, needle) in cases {
-        let nobody = Nobody::new();
-        printed_value(&nobody.run(&["--key-source", "file", "get"])).unwrap();
-        prepare(&nobody);
-        assert_refused(what, nobody.home(), commands, 4, needle, &nobody);
+    for (what, at, mode, commands, needle) in cases {
+        let nobody = nobody_with_vault();
+        give_to_root(&at(&nobody), *mode);
+        assert_refused(what, &nobody, commands, 4, needle);
         nobody.run(&["status"]).assert_code(4);
+    }
+}
+
+/// `nobody`, with a vault made by a first run (file key source).
+fn nobody_with_vault() -> Nobody {
+    let nobody = Nobody::new();
+    printed_value(&nobody.run(&["--key-source", "file", "get"])).unwrap();
+    nobody
+}
+
+/// Gives `path` to root, and then `mode` if one is given.
+fn give_to_root(path: &Path, mode: Option<u32>) {
+    chown(path, 0);
+    if let Some(mode) = mode {
+        chmod(path, mode);
     }
 }
 
@@ -1185,16 +1120,13 @@ fn a_forced_set_refuses_a_secret_file_owned_by_another_user() {
     if !root_or_skip("a_forced_set_refuses_a_secret_file_owned_by_another_user") {
         return;
     }
-    let nobody = Nobody::new();
-    printed_value(&nobody.run(&["--key-source", "file", "get"])).unwrap();
-    chown(&nobody.secret_path(), 0);
-    std::fs::set_permissions(nobody.secret_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let nobody = nobody_with_vault();
+    give_to_root(&nobody.secret_path(), Some(0o644));
     assert_refused(
         "secret owned by root, 0644",
-        nobody.home(),
+        &nobody,
         &[&["set"], &["set", "--force"]],
         4,
         "chown",
-        &nobody,
     );
 }

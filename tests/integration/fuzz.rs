@@ -56,11 +56,13 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use continuum_vault::secrecy::ExposeSecret;
-use continuum_vault::{KeySource, Source, Vault};
+use continuum_vault::{Source, Vault};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use rand::TryRng;
+
+use crate::support::library::library_vault;
 
 /// Cases in a default run; `CONTINUUM_FUZZ_CASES` overrides it.
 const DEFAULT_CASES: u32 = 256;
@@ -95,18 +97,8 @@ impl Fixture {
         let home = tmp.path().join("home");
         std::fs::create_dir(&home).expect("home");
         std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-        let (h, config) = (home.clone(), home.join(".config"));
         let dir = home.join(".continuum");
-        let vault = Vault::builder()
-            .dir(&dir)
-            .key_source(KeySource::File)
-            .env(move |name| match name {
-                "HOME" => Some(h.clone().into()),
-                "XDG_CONFIG_HOME" => Some(config.clone().into()),
-                _ => None,
-            })
-            .build()
-            .expect("vault");
+        let vault = library_vault(&home, &[]);
         let loaded = vault.load("jwt_secret").expect("first load");
         assert!(matches!(loaded.source(), Source::Generated { .. }));
         let secret = loaded.secret().expose_secret().to_owned();

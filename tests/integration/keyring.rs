@@ -4,33 +4,32 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::age;
-use crate::support::env::{TestEnv, is_token_urlsafe_32};
+use crate::support::env::{TestEnv, is_token_urlsafe_32, keyring_user};
 use crate::support::keyring::{BareBus, SecretService};
 
 /// The vault id recorded in the metadata.
 fn vault_id(env: &TestEnv) -> String {
-    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
+    let meta = std::fs::read_to_string(env.metadata_path()).unwrap();
     let json: serde_json::Value = serde_json::from_str(&meta).unwrap();
     assert_eq!(json["key_source"], "keyring", "{meta}");
     json["id"].as_str().unwrap().to_owned()
 }
 
-/// How many items the Secret Service holds for continuum-vault (`secret-tool search`).
-fn keyring_items(ss: &SecretService) -> usize {
-    let out = ss.secret_tool(&["search", "--all", "service", "continuum-vault"]);
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-        .filter(|l| l.starts_with("attribute.username = vault:"))
-        .count()
+/// A keyring user whose vault a first `get` made: the Secret Service, the user, the
+/// sealed secret file as it is, and the vault id; `None` without a Secret Service.
+fn keyring_vault() -> Option<(SecretService, TestEnv, Vec<u8>, String)> {
+    let (ss, env) = keyring_user()?;
+    env.get();
+    let sealed = std::fs::read(env.secret_path()).unwrap();
+    let id = vault_id(&env);
+    Some((ss, env, sealed, id))
 }
 
 #[test]
 fn the_identity_lives_in_the_keyring_and_no_key_file_exists() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let env = TestEnv::with_keyring(&ss);
     let first = env.run(&["get"]);
     first.assert_code(0).assert_stderr_has("OS keyring");
     assert!(!first.stderr().contains("WARNING"), "{}", first.stderr());
@@ -43,26 +42,14 @@ fn the_identity_lives_in_the_keyring_and_no_key_file_exists() {
     );
     // Cross-check with libsecret's own client: one item, the identity, for this vault.
     let id = vault_id(&env);
-    let out = ss.secret_tool(&[
-        "lookup",
-        "service",
-        "continuum-vault",
-        "username",
-        &format!("vault:{id}"),
-    ]);
-    let identity = String::from_utf8(out.stdout).unwrap();
+    let identity = String::from_utf8(ss.vault_key_tool(&["lookup"], &id, b"").stdout).unwrap();
     assert!(
         identity.starts_with("AGE-SECRET-KEY-1"),
         "secret-tool sees {identity:?}"
     );
-    assert_eq!(keyring_items(&ss), 1);
+    assert_eq!(ss.vault_items(), 1);
     // The item's label reads well in Seahorse: what it is, for which vault dir and id.
-    let out = ss.secret_tool(&["search", "--all", "service", "continuum-vault"]);
-    let listing = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let listing = ss.vault_listing();
     let label = format!(
         "label = continuum-vault key for {} (vault {id})",
         env.vault_dir().display()
@@ -81,24 +68,12 @@ fn the_identity_lives_in_the_keyring_and_no_key_file_exists() {
 
 #[test]
 fn go_age_decrypts_with_the_identity_from_the_keyring() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let env = TestEnv::with_keyring(&ss);
-    let secret = env
-        .run(&["get", "--key-source", "keyring"])
-        .assert_code(0)
-        .stdout_line();
+    let secret = env.printed(&["get", "--key-source", "keyring"]);
     let id = vault_id(&env);
-    let identity = ss
-        .secret_tool(&[
-            "lookup",
-            "service",
-            "continuum-vault",
-            "username",
-            &format!("vault:{id}"),
-        ])
-        .stdout;
+    let identity = ss.vault_key_tool(&["lookup"], &id, b"").stdout;
     let key_file = env.home().join("exported.key");
     std::fs::write(&key_file, &identity).unwrap();
     assert_eq!(
@@ -109,24 +84,10 @@ fn go_age_decrypts_with_the_identity_from_the_keyring() {
 
 #[test]
 fn a_deleted_keyring_entry_is_exit_6_and_the_file_is_untouched() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env, before, id)) = keyring_vault() else {
         return;
     };
-    let env = TestEnv::with_keyring(&ss);
-    env.get();
-    let before = std::fs::read(env.secret_path()).unwrap();
-    let id = vault_id(&env);
-    assert!(
-        ss.secret_tool(&[
-            "clear",
-            "service",
-            "continuum-vault",
-            "username",
-            &format!("vault:{id}")
-        ])
-        .status
-        .success()
-    );
+    assert!(ss.vault_key_tool(&["clear"], &id, b"").status.success());
     for args in [&["get"][..], &["get", "--no-create"], &["status"]] {
         env.run(args)
             .assert_code(6)
@@ -141,15 +102,14 @@ fn a_deleted_keyring_entry_is_exit_6_and_the_file_is_untouched() {
     std::fs::remove_file(env.secret_path()).unwrap();
     env.run(&["get"]).assert_code(6);
     assert!(!env.secret_path().exists());
-    assert_eq!(keyring_items(&ss), 0, "no new identity was made");
+    assert_eq!(ss.vault_items(), 0, "no new identity was made");
 }
 
 #[test]
 fn a_locked_collection_is_exit_6_never_a_first_run() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, mut env)) = keyring_user() else {
         return;
     };
-    let mut env = TestEnv::with_keyring(&ss);
     env.set("CONTINUUM_VAULT_KEYRING_TIMEOUT_MS", "3000");
     let secret = env.get();
     let before = std::fs::read(env.secret_path()).unwrap();
@@ -158,15 +118,14 @@ fn a_locked_collection_is_exit_6_never_a_first_run() {
     run.assert_code(6);
     assert!(!run.stdout().contains(&secret));
     assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
-    assert_eq!(keyring_items(&ss), 1, "no second identity");
+    assert_eq!(ss.vault_items(), 1, "no second identity");
 }
 
 #[test]
 fn a_frozen_daemon_times_out_instead_of_hanging() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, mut env)) = keyring_user() else {
         return;
     };
-    let mut env = TestEnv::with_keyring(&ss);
     env.get();
     let before = std::fs::read(env.secret_path()).unwrap();
     env.set("CONTINUUM_VAULT_KEYRING_TIMEOUT_MS", "500");
@@ -199,28 +158,18 @@ fn a_bus_without_secret_service_fails_in_keyring_mode_and_falls_back_in_auto() {
     env.run(&["get"])
         .assert_code(0)
         .assert_stderr_has("WARNING: the OS keyring is not usable");
-    let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
+    let meta = std::fs::read_to_string(env.metadata_path()).unwrap();
     assert!(meta.contains("\"file\""), "{meta}");
 }
 
 #[test]
 fn garbage_in_the_keyring_entry_is_reported_without_showing_it() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env, before, id)) = keyring_vault() else {
         return;
     };
-    let env = TestEnv::with_keyring(&ss);
-    env.get();
-    let before = std::fs::read(env.secret_path()).unwrap();
-    let id = vault_id(&env);
-    let out = ss.secret_tool_with_input(
-        &[
-            "store",
-            "--label=garbage",
-            "service",
-            "continuum-vault",
-            "username",
-            &format!("vault:{id}"),
-        ],
+    let out = ss.vault_key_tool(
+        &["store", "--label=garbage"],
+        &id,
         b"not-a-key-GARBAGE-MARKER",
     );
     assert!(out.status.success());
@@ -233,14 +182,13 @@ fn garbage_in_the_keyring_entry_is_reported_without_showing_it() {
 
 #[test]
 fn sixteen_concurrent_first_runs_get_one_secret_and_one_identity() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let env = TestEnv::with_keyring(&ss);
     let secrets = concurrent_gets(&env, 16);
     assert!(is_token_urlsafe_32(&secrets[0]));
     assert!(secrets.iter().all(|s| *s == secrets[0]), "{secrets:?}");
-    assert_eq!(keyring_items(&ss), 1, "exactly one identity");
+    assert_eq!(ss.vault_items(), 1, "exactly one identity");
     assert_eq!(env.get(), secrets[0]);
 }
 

@@ -12,11 +12,11 @@
 use std::path::{Path, PathBuf};
 
 use continuum_vault::secrecy::{ExposeSecret, SecretString};
-use continuum_vault::{KeySource, Vault};
 
 use crate::memory::random_secret;
 use crate::support::age;
-use crate::support::env::{BIN, Run, TestEnv};
+use crate::support::env::{Run, TestEnv, vault_holding};
+use crate::support::library::library_vault;
 
 /// The runs of one scenario and the secrets none of them may show.
 struct Leaks {
@@ -327,9 +327,7 @@ fn array(s: &str) -> Option<(Vec<String>, &str)> {
 #[test]
 fn no_argv_of_a_started_process_holds_the_secret() {
     let s = random_secret(64);
-    let env = TestEnv::new();
-    env.run_with_input(&["--key-source", "file", "set"], s.as_bytes())
-        .assert_code(0);
+    let env = vault_holding(&s);
     let mut env_file = TestEnv::new();
     let mounted = env_file.home().join("mounted");
     std::fs::write(&mounted, format!("{s}\n")).expect("mounted secret");
@@ -339,35 +337,10 @@ fn no_argv_of_a_started_process_holds_the_secret() {
     );
 
     for (what, env) in [("vault", &env), ("_FILE", &env_file)] {
-        let log = env.home().join("execve.log");
-        let out = env
-            .program(
-                "strace",
-                [
-                    "-f",
-                    "-qq",
-                    "-v",
-                    "-s",
-                    "65536",
-                    "-e",
-                    "trace=execve",
-                    "-o",
-                    log.to_str().expect("UTF-8"),
-                    BIN,
-                    "run",
-                    "--",
-                    "sleep",
-                    "0",
-                ],
-            )
-            .output()
-            .expect("strace is installed (apt install strace)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let trace = env.strace(
+            &["-v", "-s", "65536", "-e", "trace=execve"],
+            &["run", "--", "sleep", "0"],
         );
-        let trace = std::fs::read_to_string(&log).expect("trace");
         let calls = execves(&trace);
         assert!(
             calls.len() >= 2,
@@ -404,22 +377,6 @@ fn no_argv_of_a_started_process_holds_the_secret() {
             calls.len()
         );
     }
-}
-
-/// A vault in a fresh HOME, with the given variables only.
-fn library_vault(home: &Path, vars: &[(&str, &str)]) -> Vault {
-    let mut map: Vec<(String, std::ffi::OsString)> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).into()))
-        .collect();
-    map.push(("HOME".into(), home.into()));
-    map.push(("XDG_CONFIG_HOME".into(), home.join(".config").into()));
-    Vault::builder()
-        .dir(home.join(".continuum"))
-        .key_source(KeySource::File)
-        .env(move |name| map.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-        .build()
-        .expect("vault")
 }
 
 #[test]

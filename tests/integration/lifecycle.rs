@@ -1,48 +1,23 @@
 //! Backup and restore, rotation with a previous secret, sharing across hosts, rekey.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::age;
-use crate::support::env::{Run, TestEnv, is_token_urlsafe_32, mode};
+use crate::support::age::{self, keygen_in_home};
+use crate::support::backup::{Key, backup, passphrase_file, restore, restore_args};
+use crate::support::env::{
+    TestEnv, count_from_env, is_token_urlsafe_32, keyring_user, made_vault, mode, xorshift,
+};
 use crate::support::keyring::SecretService;
+use crate::support::library::library_vault;
 use crate::support::tree::{snapshot, temp_files};
-
-/// An age identity file `file` in HOME made by the Go `age-keygen`, and its recipient.
-fn age_keygen(env: &TestEnv, file: &str) -> (PathBuf, String) {
-    let path = env.home().join(file);
-    let recipient = age::keygen(env, &path);
-    (path, recipient)
-}
-
-/// `backup --out OUT --recipient RECIPIENT`.
-fn backup_to(env: &TestEnv, out: &Path, recipient: &str) -> Run {
-    env.run(&[
-        "backup",
-        "--out",
-        out.to_str().unwrap(),
-        "--recipient",
-        recipient,
-    ])
-}
-
-/// `restore [EXTRA...] --in BACKUP --identity KEY`.
-fn restore_from(env: &TestEnv, backup: &Path, key: &Path, extra: &[&str]) -> Run {
-    let mut args = vec!["restore"];
-    args.extend_from_slice(extra);
-    args.extend(["--in", backup.to_str().unwrap()]);
-    args.extend(["--identity", key.to_str().unwrap()]);
-    env.run(&args)
-}
 
 #[test]
 fn a_recipient_backup_opens_with_go_age_to_the_documented_json() {
-    let env = TestEnv::new();
-    let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
-    let (key, recipient) = age_keygen(&env, "recovery.key");
+    let (env, secret) = made_vault();
+    let (key, recipient) = keygen_in_home(&env, "recovery.key");
     let out = env.home().join("backup.age");
-    backup_to(&env, &out, &recipient).assert_code(0);
+    backup(&env, &out, Key::Recipient(&recipient), &[]).assert_code(0);
     assert_eq!(mode(&out), 0o600);
     assert!(
         std::fs::read(&out)
@@ -57,7 +32,7 @@ fn a_recipient_backup_opens_with_go_age_to_the_documented_json() {
     assert_eq!(json["current"], secret.as_str());
     assert!(json.get("previous").is_none());
     // Never overwritten.
-    backup_to(&env, &out, &recipient)
+    backup(&env, &out, Key::Recipient(&recipient), &[])
         .assert_code(7)
         .assert_stderr_has("never overwritten");
 }
@@ -72,39 +47,17 @@ fn a_backup_restores_on_a_fresh_home_with_a_fresh_keyring() {
     };
     let a = TestEnv::with_keyring(&ss_a);
     let secret = a.get();
-    let pass = a.home().join("pass");
-    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let pass = passphrase_file(&a);
     let out = a.home().join("jwt.backup.age");
-    a.run(&[
-        "backup",
-        "--out",
-        out.to_str().unwrap(),
-        "--passphrase-file",
-        pass.to_str().unwrap(),
-    ])
-    .assert_code(0);
+    backup(&a, &out, Key::Passphrase(&pass), &[]).assert_code(0);
     assert!(!String::from_utf8_lossy(&std::fs::read(&out).unwrap()).contains(&secret));
 
     let b = TestEnv::with_keyring(&ss_b);
     let wrong = b.home().join("wrong");
     std::fs::write(&wrong, "not it\n").unwrap();
-    b.run(&[
-        "restore",
-        "--in",
-        out.to_str().unwrap(),
-        "--passphrase-file",
-        wrong.to_str().unwrap(),
-    ])
-    .assert_code(5);
+    restore(&b, &out, Key::Passphrase(&wrong), &[]).assert_code(5);
     assert!(!b.secret_path().exists());
-    b.run(&[
-        "restore",
-        "--in",
-        out.to_str().unwrap(),
-        "--passphrase-file",
-        pass.to_str().unwrap(),
-    ])
-    .assert_code(0);
+    restore(&b, &out, Key::Passphrase(&pass), &[]).assert_code(0);
     assert_eq!(b.get(), secret);
     // Restored into B's own vault: sealed to B's key, which lives in B's keyring.
     assert!(
@@ -112,31 +65,28 @@ fn a_backup_restores_on_a_fresh_home_with_a_fresh_keyring() {
             .unwrap()
             .contains("\"keyring\"")
     );
-    let out_b = ss_b.secret_tool(&["search", "--all", "service", "continuum-vault"]);
-    assert!(String::from_utf8_lossy(&out_b.stderr).contains("attribute.username = vault:"));
+    assert_eq!(ss_b.vault_items(), 1, "B's keyring holds B's key");
 }
 
 #[test]
 fn restore_refuses_to_clobber_a_different_value_without_force_and_keeps_it_as_previous() {
-    let env = TestEnv::new();
-    let old = env.run(&["--key-source", "file", "get"]).stdout_line();
-    let (key, recipient) = age_keygen(&env, "k");
+    let (env, old) = made_vault();
+    let (key, recipient) = keygen_in_home(&env, "k");
     let out = env.home().join("b.age");
-    backup_to(&env, &out, &recipient).assert_code(0);
+    backup(&env, &out, Key::Recipient(&recipient), &[]).assert_code(0);
     env.run_with_input(&["set", "--force"], b"changed-since-backup")
         .assert_code(0);
     let before = std::fs::read(env.secret_path()).unwrap();
-    restore_from(&env, &out, &key, &[])
+    restore(&env, &out, Key::Identity(&key), &[])
         .assert_code(7)
         .assert_stderr_has("--force");
     assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
-    restore_from(&env, &out, &key, &["--force"]).assert_code(0);
+    restore(&env, &out, Key::Identity(&key), &["--force"]).assert_code(0);
     assert_eq!(env.get(), old);
     // The replaced value was not lost: it is the previous secret.
-    let run = env.run_sh("printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"");
-    assert_eq!(run.assert_code(0).stdout(), "changed-since-backup");
+    assert_eq!(env.previous_secret(), "changed-since-backup");
     // A backup of another name is refused.
-    restore_from(&env, &out, &key, &["other_secret"])
+    restore(&env, &out, Key::Identity(&key), &["other_secret"])
         .assert_code(5)
         .assert_stderr_has("not of");
 }
@@ -226,12 +176,8 @@ fn rotate_without_a_secret_is_not_found() {
 /// secret, and the one that is not current (when a rotation completed) is the previous one.
 #[test]
 fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
-    let runs: u64 = std::env::var("CONTINUUM_TEST_ROTATE_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let runs = count_from_env("CONTINUUM_TEST_ROTATE_KILLS", 60);
+    let (env, _) = made_vault();
     // Kill moments spread over 1.5 times how long one rotation takes on this machine.
     let started = std::time::Instant::now();
     env.run(&["rotate"]).assert_code(0);
@@ -244,11 +190,8 @@ fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let (mut old_seen, mut new_seen) = (0, 0);
     for _ in 0..runs {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
         let mut child = env.cmd(["rotate"]).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_micros(seed % span));
+        std::thread::sleep(Duration::from_micros(xorshift(&mut seed) % span));
         let _ = child.kill();
         child.wait().unwrap();
         let now = env.run(&["get", "--no-create"]);
@@ -258,9 +201,8 @@ fn a_rotation_killed_at_any_moment_leaves_the_old_or_the_new_secret() {
             old_seen += 1;
         } else {
             assert!(is_token_urlsafe_32(&now), "{now:?}");
-            let prev = env.run_sh("printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"");
             assert_eq!(
-                prev.assert_code(0).stdout(),
+                env.previous_secret(),
                 current,
                 "the replaced secret must be the previous one"
             );
@@ -321,10 +263,9 @@ fn the_simplest_multi_host_path_is_get_piped_into_set() {
 
 #[test]
 fn rekey_moves_the_key_from_the_file_to_the_keyring_and_back() {
-    let Some(ss) = SecretService::start() else {
+    let Some((ss, env)) = keyring_user() else {
         return;
     };
-    let env = TestEnv::with_keyring(&ss);
     let secret = env.run(&["--key-source", "file", "get"]).stdout_line();
     env.run(&["rotate"]).assert_code(0);
     let current = env.get();
@@ -335,28 +276,24 @@ fn rekey_moves_the_key_from_the_file_to_the_keyring_and_back() {
         .assert_stderr_has("was removed");
     assert_eq!(key_files(), 0, "the old key file is gone");
     assert_eq!(env.get(), current);
-    let prev = env.run_sh("printf %s \"$CONTINUUM_JWT_SECRET_PREVIOUS\"");
-    assert_eq!(prev.stdout(), secret, "the previous secret moved too");
+    assert_eq!(
+        env.previous_secret(),
+        secret,
+        "the previous secret moved too"
+    );
     let meta = std::fs::read_to_string(env.vault_dir().join(".continuum-vault.json")).unwrap();
     assert!(meta.contains("\"keyring\""), "{meta}");
     env.run(&["rekey", "--to", "file"]).assert_code(0);
     assert_eq!(key_files(), 1);
     assert_eq!(env.get(), current);
-    let items = ss.secret_tool(&["search", "--all", "service", "continuum-vault"]);
-    assert!(
-        !String::from_utf8_lossy(&items.stderr).contains("vault:"),
-        "the keyring entry was removed"
-    );
+    assert_eq!(ss.vault_items(), 0, "the keyring entry was removed");
 }
 
 /// Readers running while `rotate` runs see the old or the new secret: never an error, never
 /// a mix. The history of values is recorded between rotations by the one rotating thread.
 #[test]
 fn concurrent_get_during_rotate_sees_only_whole_secrets() {
-    let rotations: usize = std::env::var("CONTINUUM_TEST_ROTATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(15);
+    let rotations = count_from_env("CONTINUUM_TEST_ROTATIONS", 15);
     let env = std::sync::Arc::new(TestEnv::new());
     let first = env.run(&["--key-source", "file", "get"]).stdout_line();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -403,23 +340,12 @@ fn concurrent_get_during_rotate_sees_only_whole_secrets() {
 /// restored one, never anything else, and never fails to decrypt.
 #[test]
 fn a_restore_killed_at_any_moment_leaves_the_old_or_the_restored_secret() {
-    let runs: u64 = std::env::var("CONTINUUM_TEST_RESTORE_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
-    let env = TestEnv::new();
-    let backed_up = env.run(&["--key-source", "file", "get"]).stdout_line();
-    let (key, recipient) = age_keygen(&env, "k");
-    let backup = env.home().join("b.age");
-    backup_to(&env, &backup, &recipient).assert_code(0);
-    let restore = [
-        "restore",
-        "--in",
-        backup.to_str().unwrap(),
-        "--identity",
-        key.to_str().unwrap(),
-        "--force",
-    ];
+    let runs = count_from_env("CONTINUUM_TEST_RESTORE_KILLS", 40);
+    let (env, backed_up) = made_vault();
+    let (key, recipient) = keygen_in_home(&env, "k");
+    let out = env.home().join("b.age");
+    backup(&env, &out, Key::Recipient(&recipient), &[]).assert_code(0);
+    let restore = restore_args(&out, Key::Identity(&key), &["--force"]);
     let started = std::time::Instant::now();
     env.run_with_input(&["set", "--force"], b"other-value")
         .assert_code(0);
@@ -433,11 +359,8 @@ fn a_restore_killed_at_any_moment_leaves_the_old_or_the_restored_secret() {
         let other = format!("other-value-{i}");
         env.run_with_input(&["set", "--force"], other.as_bytes())
             .assert_code(0);
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let mut child = env.cmd(restore).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_micros(seed % span));
+        let mut child = env.cmd(&restore).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(xorshift(&mut seed) % span));
         let _ = child.kill();
         child.wait().unwrap();
         let now = env.run(&["get", "--no-create"]);
@@ -457,15 +380,8 @@ fn a_restore_killed_at_any_moment_leaves_the_old_or_the_restored_secret() {
 #[test]
 fn the_library_key_set_has_the_previous_secret_during_its_window() {
     use continuum_vault::secrecy::ExposeSecret;
-    use continuum_vault::{KeySource, Vault};
     let home = tempfile::tempdir().unwrap();
-    let home_path = home.path().to_owned();
-    let vault = Vault::builder()
-        .dir(home.path().join(".continuum"))
-        .key_source(KeySource::File)
-        .env(move |k| (k == "HOME").then(|| home_path.clone().into()))
-        .build()
-        .unwrap();
+    let vault = library_vault(home.path(), &[]);
     let old = vault.load("jwt_secret").unwrap().into_secret();
     let set = vault.load_key_set("jwt_secret").unwrap();
     assert!(set.previous().is_none());

@@ -46,18 +46,22 @@
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use continuum_vault::secrecy::{ExposeSecret, SecretString};
-use continuum_vault::{KeySource, SetOutcome, Source, Vault};
+use continuum_vault::{SetOutcome, Source};
 use rand::TryRng;
 use zeroize::Zeroizing;
 
 use crate::support::age;
-use crate::support::env::{BIN, TestEnv, is_token_urlsafe_32, root_or_skip};
+use crate::support::env::{
+    BIN, TestEnv, is_token_urlsafe_32, made_vault, root_or_skip, stderr_of, vault_holding,
+};
+use crate::support::library::library_vault;
+use crate::support::tree::make_node;
 
 /// Set in the child: the HOME whose vault it works on.
 const CHILD_ENV: &str = "CONTINUUM_TEST_MEMORY_CHILD";
@@ -116,7 +120,7 @@ fn child_entry() {
     let mode = std::env::var(MODE_ENV).expect("the mode variable is set with the home");
     let names = std::env::var(NAMES_ENV).unwrap_or_default();
     let names: Vec<&str> = names.split(',').filter(|n| !n.is_empty()).collect();
-    let vault = child_vault(&home);
+    let vault = library_vault(&home, &[]);
     match mode.as_str() {
         "load" => {
             for name in names {
@@ -157,21 +161,6 @@ fn child_entry() {
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
     drop(vault);
-}
-
-/// The vault of `home`, with only the variables the test gives.
-fn child_vault(home: &Path) -> Vault {
-    let (home, config) = (home.to_owned(), home.join(".config"));
-    Vault::builder()
-        .dir(home.join(".continuum"))
-        .key_source(KeySource::File)
-        .env(move |name| match name {
-            "HOME" => Some(home.clone().into()),
-            "XDG_CONFIG_HOME" => Some(config.clone().into()),
-            _ => None,
-        })
-        .build()
-        .expect("build the vault")
 }
 
 /// One line read with `read(2)`, one byte at a time, into a fixed zeroizing buffer (no
@@ -240,13 +229,7 @@ fn measure_child(
         let mut line = String::new();
         let n = stdout.read_line(&mut line).expect("read child stdout");
         if n == 0 {
-            let mut err = String::new();
-            let _ = child
-                .0
-                .stderr
-                .take()
-                .expect("stderr")
-                .read_to_string(&mut err);
+            let err = stderr_of(&mut child.0);
             panic!("the {mode} child ended before it was ready:\n{seen}\n{err}");
         }
         seen.push_str(&line);
@@ -561,14 +544,7 @@ fn measure_cli(env: &TestEnv, args: &str, input: &str, needles: &[Needle]) -> Sc
     for old in ["release", "stopped"] {
         let _ = std::fs::remove_file(dir.join(old));
     }
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
+    make_node(&fifo, rustix::fs::FileType::Fifo, 0);
     let run = format!(
         "run {args} < {} > {} 2> {}",
         stdin_file.display(),
@@ -660,11 +636,9 @@ fn the_cli_forced_set_and_rotate_leave_no_copy_of_the_values_or_the_key() {
     if !root_or_skip("the_cli_forced_set_and_rotate_leave_no_copy_of_the_values_or_the_key") {
         return;
     }
-    let env = TestEnv::new();
     let old = random_secret(64);
     let new = random_secret(64);
-    env.run_with_input(&["--key-source", "file", "set"], old.as_bytes())
-        .assert_code(0);
+    let env = vault_holding(&old);
     let [key_text, key_raw] = Needle::vault_key(&env);
     let scan = measure_cli(
         &env,
@@ -695,10 +669,8 @@ fn a_run_whose_exec_fails_leaves_no_copy_of_the_secret() {
     if !root_or_skip("a_run_whose_exec_fails_leaves_no_copy_of_the_secret") {
         return;
     }
-    let env = TestEnv::new();
     let secret = random_secret(64);
-    env.run_with_input(&["--key-source", "file", "set"], secret.as_bytes())
-        .assert_code(0);
+    let env = vault_holding(&secret);
     let scan = measure_cli(
         &env,
         "run -- /nonexistent/command",
@@ -717,10 +689,8 @@ fn the_cli_backup_path_leaves_no_copy() {
     if !root_or_skip("the_cli_backup_path_leaves_no_copy") {
         return;
     }
-    let env = TestEnv::new();
     let secret = random_secret(64);
-    env.run_with_input(&["--key-source", "file", "set"], secret.as_bytes())
-        .assert_code(0);
+    let env = vault_holding(&secret);
     let key = env.home().join("backup.key");
     let recipient = age::keygen(&env, &key);
     let backup = env.home().join("b.age");
@@ -797,8 +767,7 @@ fn the_cli_passphrase_file_path_leaves_no_copy_of_the_passphrase() {
     if !root_or_skip("the_cli_passphrase_file_path_leaves_no_copy_of_the_passphrase") {
         return;
     }
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     let passphrase = random_secret(64);
     let file = env.home().join("pass");
     std::fs::write(&file, format!("{passphrase}\nnot part of it\n")).expect("write pass");

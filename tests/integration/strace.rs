@@ -2,37 +2,14 @@
 //! `O_CREAT|O_EXCL|O_NOFOLLOW` and mode 0600, fsynced, renamed over the target, and the
 //! directory is fsynced; nothing is ever chmod-ed. The read path writes and locks nothing.
 
-use std::process::Command;
-
-use crate::support::env::{BIN, TestEnv};
+use crate::support::env::{TestEnv, made_vault};
 
 const SYSCALLS: &str =
     "trace=/^(open|openat|creat|fsync|fdatasync|rename.*|.*chmod.*|flock|write|unlink.*)$";
 
 /// Runs the binary under `strace -f` and returns the trace lines.
 fn traced(env: &TestEnv, args: &[&str]) -> Vec<String> {
-    let log = env.home().join("strace.log");
-    let mut strace_args = vec![
-        "-f",
-        "-qq",
-        "-e",
-        SYSCALLS,
-        "-o",
-        log.to_str().unwrap(),
-        BIN,
-    ];
-    strace_args.extend_from_slice(args);
-    let mut cmd: Command = env.program("strace", &strace_args);
-    let out = cmd
-        .output()
-        .expect("strace is installed (apt install strace)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_to_string(&log)
-        .unwrap()
+    env.strace(&["-e", SYSCALLS], args)
         .lines()
         .map(str::to_owned)
         .collect()
@@ -104,8 +81,7 @@ fn the_write_path_is_excl_nofollow_0600_fsync_rename_fsync_dir_and_never_chmod()
 
 #[test]
 fn the_read_path_writes_nothing_and_takes_no_lock() {
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
+    let (env, _) = made_vault();
     let lines = traced(&env, &["get"]);
     assert!(
         lines.iter().any(|l| l.contains("\"jwt_secret\", O_RDONLY")

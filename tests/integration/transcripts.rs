@@ -9,21 +9,8 @@
 //! git diff tests/transcripts/
 //! ```
 
-use std::os::unix::fs::PermissionsExt;
-
-use crate::support::env::TestEnv;
+use crate::support::env::{TestEnv, chmod, made_vault};
 use crate::support::transcript::Transcript;
-
-/// A user whose vault was made by a first run with the file key source.
-fn made_vault() -> TestEnv {
-    let env = TestEnv::new();
-    env.run(&["--key-source", "file", "get"]).assert_code(0);
-    env
-}
-
-fn chmod(path: &std::path::Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
 
 #[test]
 fn status_of_a_fresh_home() {
@@ -58,7 +45,7 @@ fn first_run_and_a_healthy_status() {
 
 #[test]
 fn unsafe_permissions() {
-    let env = made_vault();
+    let (env, _) = made_vault();
     let mut t = Transcript::new("unsafe_permissions");
     // A ciphertext others could read is tightened (it is useless without the key)...
     chmod(&env.secret_path(), 0o644);
@@ -82,7 +69,7 @@ fn unsafe_permissions() {
 
 #[test]
 fn symlink_at_the_secret_path() {
-    let env = made_vault();
+    let (env, _) = made_vault();
     let target = env.home().join("elsewhere");
     std::fs::rename(env.secret_path(), &target).unwrap();
     std::os::unix::fs::symlink(&target, env.secret_path()).unwrap();
@@ -95,7 +82,7 @@ fn symlink_at_the_secret_path() {
 
 #[test]
 fn corrupt_file() {
-    let env = made_vault();
+    let (env, _) = made_vault();
     std::fs::write(
         env.secret_path(),
         "-----BEGIN AGE ENCRYPTED FILE-----\n!!!!\n",

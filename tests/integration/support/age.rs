@@ -1,7 +1,7 @@
 //! The Go `age` CLI as the reference peer: it makes identities, and it must open what the
 //! vault writes and be opened by it (`apt install age`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::env::{Run, TestEnv, feed};
 
@@ -18,6 +18,14 @@ pub(crate) fn keygen(env: &TestEnv, path: &Path) -> String {
         .find_map(|l| l.strip_prefix("# public key: "))
         .expect("public key line")
         .to_owned()
+}
+
+/// Makes an age identity file `file` in HOME with `age-keygen`; returns its path and its
+/// recipient.
+pub(crate) fn keygen_in_home(env: &TestEnv, file: &str) -> (PathBuf, String) {
+    let path = env.home().join(file);
+    let recipient = keygen(env, &path);
+    (path, recipient)
 }
 
 /// Decrypts `file` with `age -d -i identity`, asserting success; returns the plaintext.

@@ -12,6 +12,9 @@ use super::keyring::SecretService;
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_continuum-vault");
 
+/// The name of the vault's metadata file in the vault dir.
+pub(crate) const METADATA_FILE: &str = ".continuum-vault.json";
+
 /// One isolated user: HOME, config and runtime dirs, and the variables a child sees.
 pub(crate) struct TestEnv {
     _tmp: tempfile::TempDir,
@@ -88,6 +91,25 @@ impl TestEnv {
         self.home.join(".config/continuum-vault")
     }
 
+    /// The vault's metadata file.
+    pub(crate) fn metadata_path(&self) -> PathBuf {
+        self.vault_dir().join(METADATA_FILE)
+    }
+
+    /// Creates the vault dir, mode 0700, as a first run would.
+    pub(crate) fn make_vault_dir(&self) {
+        std::fs::create_dir(self.vault_dir()).expect("create the vault dir");
+        chmod(&self.vault_dir(), 0o700);
+    }
+
+    /// A vault dir (mode 0700) holding only a legacy plaintext secret file: `value` and a
+    /// newline, with mode `mode`.
+    pub(crate) fn write_legacy_secret(&self, value: &str, mode: u32) {
+        self.make_vault_dir();
+        std::fs::write(self.secret_path(), format!("{value}\n")).expect("write the secret");
+        chmod(&self.secret_path(), mode);
+    }
+
     /// The one key file in [`key_dir`](Self::key_dir) (file key source).
     pub(crate) fn key_file(&self) -> PathBuf {
         let mut keys: Vec<PathBuf> = std::fs::read_dir(self.key_dir())
@@ -100,7 +122,18 @@ impl TestEnv {
 
     /// `continuum-vault run -- sh -c SCRIPT`: what a server started by `run` sees.
     pub(crate) fn run_sh(&self, script: &str) -> Run {
-        self.run(&["run", "--", "sh", "-c", script])
+        self.run_names_sh(&[], script)
+    }
+
+    /// `continuum-vault run --name NAME... -- sh -c SCRIPT`: what a server started by `run`
+    /// with these secrets sees.
+    pub(crate) fn run_names_sh(&self, names: &[&str], script: &str) -> Run {
+        let mut args = vec!["run"];
+        for name in names {
+            args.extend(["--name", name]);
+        }
+        args.extend(["--", "sh", "-c", script]);
+        self.run(&args)
     }
 
     /// The binary with exactly this environment.
@@ -110,6 +143,22 @@ impl TestEnv {
         S: AsRef<OsStr>,
     {
         self.program(BIN, args)
+    }
+
+    /// Runs the binary with `args` under `strace -f -qq OPTIONS` (`apt install strace`),
+    /// asserting that it succeeds; returns the trace.
+    pub(crate) fn strace(&self, options: &[&str], args: &[&str]) -> String {
+        let log = self.home.join("strace.log");
+        let mut strace_args = vec!["-f", "-qq"];
+        strace_args.extend_from_slice(options);
+        strace_args.extend(["-o", log.to_str().expect("UTF-8 path"), BIN]);
+        strace_args.extend_from_slice(args);
+        Run(self
+            .program("strace", &strace_args)
+            .output()
+            .expect("strace is installed (apt install strace)"))
+        .assert_code(0);
+        std::fs::read_to_string(&log).expect("the trace")
     }
 
     /// Any program with exactly this environment.
@@ -136,11 +185,21 @@ impl TestEnv {
         feed(self.cmd(args), input)
     }
 
+    /// What `run` hands a command as the previous secret ("" when there is none).
+    pub(crate) fn previous_secret(&self) -> String {
+        self.run_sh("printf %s \"${CONTINUUM_JWT_SECRET_PREVIOUS-}\"")
+            .assert_code(0)
+            .stdout()
+    }
+
     /// `get`, asserting success, returning the printed secret.
     pub(crate) fn get(&self) -> String {
-        let run = self.run(&["get"]);
-        run.assert_code(0);
-        run.stdout_line()
+        self.printed(&["get"])
+    }
+
+    /// Runs the binary with `args`, asserting success; returns the one line it printed.
+    pub(crate) fn printed(&self, args: &[&str]) -> String {
+        self.run(args).assert_code(0).stdout_line()
     }
 }
 
@@ -157,6 +216,14 @@ pub(crate) fn feed(mut cmd: Command, input: &[u8]) -> Run {
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
     }
     Run(child.wait_with_output().expect("wait"))
+}
+
+/// What a child with a piped stderr wrote there, read to its end (lossily; a read error
+/// ends it), for the message of a failure.
+pub(crate) fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut err = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut child.stderr.take().expect("a piped stderr"), &mut err);
+    String::from_utf8_lossy(&err).into_owned()
 }
 
 /// A finished run with assertions that print everything on failure.
@@ -197,6 +264,14 @@ impl Run {
         self
     }
 
+    /// Asserts exit 0 with nothing on stderr.
+    #[track_caller]
+    pub(crate) fn assert_quiet_success(&self) -> &Self {
+        self.assert_code(0);
+        assert_eq!(self.stderr(), "", "stderr of a quiet success");
+        self
+    }
+
     #[track_caller]
     pub(crate) fn assert_stderr_or_stdout_has(&self, needle: &str) -> &Self {
         assert!(
@@ -219,9 +294,56 @@ impl Run {
     }
 }
 
+/// A user whose vault a first run with the file key source made; returns the secret it
+/// generated.
+pub(crate) fn made_vault() -> (TestEnv, String) {
+    let env = TestEnv::new();
+    let secret = env.printed(&["--key-source", "file", "get"]);
+    (env, secret)
+}
+
+/// A user whose vault a first `set` with the file key source made, holding `value`.
+pub(crate) fn vault_holding(value: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.run_with_input(&["--key-source", "file", "set"], value.as_bytes())
+        .assert_code(0);
+    env
+}
+
+/// A private Secret Service and a user attached to it, or `None` when none can run here
+/// (see [`SecretService::start`]).
+pub(crate) fn keyring_user() -> Option<(SecretService, TestEnv)> {
+    let ss = SecretService::start()?;
+    let env = TestEnv::with_keyring(&ss);
+    Some((ss, env))
+}
+
+/// Sets the mode bits of a path.
+pub(crate) fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
 /// The mode bits of a path.
 pub(crate) fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).expect("stat").permissions().mode() & 0o7777
+}
+
+/// A positive count from the environment, else `default`.
+pub(crate) fn count_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+/// The next number of a xorshift64 sequence (`seed` must not be 0): kill moments that a
+/// printed seed reproduces.
+pub(crate) fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
 }
 
 /// Whether a `base64url` token is 43 characters, like `secrets.token_urlsafe(32)`.

@@ -75,6 +75,9 @@ pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound for one helper command (`secret-tool`, `dbus-send`).
 pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The `service` attribute of every item continuum-vault keeps.
+pub(crate) const VAULT_SERVICE: &str = "continuum-vault";
+
 /// Well-known bus name of the Secret Service.
 const SECRETS_NAME: &str = "org.freedesktop.secrets";
 
@@ -101,21 +104,14 @@ const BARE_BUS_TOOLS: &[(&str, &str)] =
 /// A private, unlocked gnome-keyring Secret Service on a private session bus.
 ///
 /// Dropping it kills both daemons, reaps them and removes the temporary
-/// directory (fields drop in declaration order: processes first, directory
-/// last).
+/// directory (see [`BareBus`], which it runs on).
 pub(crate) struct SecretService {
-    /// The daemons and their watchdog.
-    processes: ProcessGroup,
+    /// The private bus; the keyring daemon runs in its process group.
+    bus: BareBus,
     /// Process id of `gnome-keyring-daemon`.
     keyring_pid: Pid,
-    /// `DBUS_SESSION_BUS_ADDRESS` of the private bus.
-    bus_address: String,
     /// Object path the `default` alias resolved to (normally `.../login`).
     default_collection: String,
-    /// The per-instance directory layout.
-    dirs: Dirs,
-    /// Owns the temporary directory; removed on drop.
-    _root: TempDir,
 }
 
 impl SecretService {
@@ -133,32 +129,27 @@ impl SecretService {
         if !tools_available(SECRET_SERVICE_TOOLS) {
             return None;
         }
-        let root = make_root_dir();
-        let dirs = Dirs::create(root.path());
-        let mut processes = ProcessGroup::start(root.path());
-        let bus_address = start_bus(&mut processes, &dirs);
-
-        let log = dirs.file("keyring.log");
+        let mut bus = BareBus::start_unchecked();
+        let log = bus.dirs.file("keyring.log");
         let mut keyring = Command::new("gnome-keyring-daemon");
         keyring
             .args(["--foreground", "--components=secrets", "--unlock"])
-            .current_dir(&dirs.home)
+            .current_dir(&bus.dirs.home)
             .stdout(Stdio::from(
                 log.try_clone().expect("cannot clone keyring log handle"),
             ))
             .stderr(Stdio::from(log));
-        dirs.apply_env(&mut keyring, &bus_address);
-        let keyring_pid = processes.spawn("gnome-keyring-daemon", &mut keyring, |stdin| {
-            stdin.write_all(LOGIN_PASSWORD.as_bytes())
-        });
+        bus.dirs.apply_env(&mut keyring, &bus.address);
+        let keyring_pid = bus
+            .processes
+            .spawn("gnome-keyring-daemon", &mut keyring, |stdin| {
+                stdin.write_all(LOGIN_PASSWORD.as_bytes())
+            });
 
         let mut service = Self {
-            processes,
+            bus,
             keyring_pid,
-            bus_address,
             default_collection: String::new(),
-            dirs,
-            _root: root,
         };
         service.default_collection = service.wait_for_default_collection();
         record_use();
@@ -168,7 +159,7 @@ impl SecretService {
     /// `DBUS_SESSION_BUS_ADDRESS` of this instance's private bus.
     #[must_use]
     pub(crate) fn bus_address(&self) -> &str {
-        &self.bus_address
+        &self.bus.address
     }
 
     /// Every environment variable a child process needs to reach this
@@ -177,13 +168,13 @@ impl SecretService {
     /// `XDG_CACHE_HOME` (all of the latter inside the instance's directory).
     #[must_use]
     pub(crate) fn env(&self) -> Vec<(String, String)> {
-        self.dirs.env(&self.bus_address)
+        self.bus.dirs.env(&self.bus.address)
     }
 
     /// The instance's `HOME`, a private directory inside its temporary root.
     #[must_use]
     pub(crate) fn home(&self) -> &Path {
-        &self.dirs.home
+        &self.bus.dirs.home
     }
 
     /// Process id of the instance's `gnome-keyring-daemon`.
@@ -196,7 +187,7 @@ impl SecretService {
     /// keyring daemon), for checking that none outlives the instance.
     #[must_use]
     pub(crate) fn pids(&self) -> Vec<u32> {
-        self.processes.pids()
+        self.bus.processes.pids()
     }
 
     /// Object path of the collection behind the `default` alias (with
@@ -211,8 +202,8 @@ impl SecretService {
     #[must_use]
     pub(crate) fn command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
-        command.current_dir(&self.dirs.home);
-        self.dirs.apply_env(&mut command, &self.bus_address);
+        command.current_dir(&self.bus.dirs.home);
+        self.bus.dirs.apply_env(&mut command, &self.bus.address);
         command
     }
 
@@ -240,6 +231,37 @@ impl SecretService {
         let mut command = self.command("secret-tool");
         command.args(args);
         run_bounded(&mut command, input, COMMAND_TIMEOUT)
+    }
+
+    /// Everything `secret-tool search --all` prints (on stdout and stderr) about the items
+    /// continuum-vault keeps here.
+    #[must_use]
+    pub(crate) fn vault_listing(&self) -> String {
+        let out = self.secret_tool(&["search", "--all", "service", VAULT_SERVICE]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// How many vault keys continuum-vault keeps here.
+    #[must_use]
+    pub(crate) fn vault_items(&self) -> usize {
+        self.vault_listing()
+            .lines()
+            .filter(|l| l.starts_with("attribute.username = vault:"))
+            .count()
+    }
+
+    /// Runs `secret-tool COMMAND... service continuum-vault username vault:ID` (the item
+    /// of vault `id`'s key) with `input` on its standard input.
+    #[must_use]
+    pub(crate) fn vault_key_tool(&self, command: &[&str], id: &str, input: &[u8]) -> Output {
+        let username = format!("vault:{id}");
+        let mut args = command.to_vec();
+        args.extend(["service", VAULT_SERVICE, "username", &username]);
+        self.secret_tool_with_input(&args, input)
     }
 
     /// Calls `method` of the Secret Service interface on the service object
@@ -359,10 +381,10 @@ impl SecretService {
     fn wait_for_default_collection(&mut self) -> String {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = self.processes.exited("gnome-keyring-daemon") {
+            if let Some(status) = self.bus.processes.exited("gnome-keyring-daemon") {
                 panic!(
                     "gnome-keyring-daemon exited during start-up ({status}); its output:\n{}",
-                    self.dirs.read_log("keyring.log"),
+                    self.bus.dirs.read_log("keyring.log"),
                 );
             }
             let output =
@@ -377,8 +399,8 @@ impl SecretService {
                 "gnome-keyring-daemon did not provide a default collection within {START_TIMEOUT:?}; \
                  last ReadAlias: {}\nkeyring output:\n{}\nbus output:\n{}",
                 describe_output(&output),
-                self.dirs.read_log("keyring.log"),
-                self.dirs.read_log("bus.log"),
+                self.bus.dirs.read_log("keyring.log"),
+                self.bus.dirs.read_log("bus.log"),
             );
             thread::sleep(Duration::from_millis(10));
         }
@@ -413,19 +435,21 @@ impl BareBus {
     /// fails to start.
     #[must_use]
     pub(crate) fn start() -> Option<Self> {
-        if !tools_available(BARE_BUS_TOOLS) {
-            return None;
-        }
+        tools_available(BARE_BUS_TOOLS).then(Self::start_unchecked)
+    }
+
+    /// Starts the bus; the caller has checked that the tools are there.
+    fn start_unchecked() -> Self {
         let root = make_root_dir();
         let dirs = Dirs::create(root.path());
         let mut processes = ProcessGroup::start(root.path());
         let address = start_bus(&mut processes, &dirs);
-        Some(Self {
+        Self {
             processes,
             address,
             dirs,
             _root: root,
-        })
+        }
     }
 
     /// `DBUS_SESSION_BUS_ADDRESS` of the bus.

@@ -94,3 +94,22 @@ pub(crate) fn names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Makes a special file of mode 0600 at `path`, where nothing is: a FIFO, or a device
+/// numbered `dev`.
+pub(crate) fn make_node(path: &Path, kind: rustix::fs::FileType, dev: rustix::fs::Dev) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        kind,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        dev,
+    )
+    .expect("mknod");
+}
+
+/// Replaces the file at `path` with a special file (see [`make_node`]).
+pub(crate) fn replace_with_node(path: &Path, kind: rustix::fs::FileType, dev: rustix::fs::Dev) {
+    std::fs::remove_file(path).expect("remove the file");
+    make_node(path, kind, dev);
+}
