@@ -493,10 +493,6 @@ fn parse_json(run: &Run, command: &str) -> serde_json::Value {
 }
 
 #[test]
-#[allow(
-    clippy::too_many_lines,
-    reason = "one walk through every --json command"
-)]
 fn every_report_has_json_with_a_version_and_never_a_secret() {
     let env = TestEnv::new();
     let mut outputs: Vec<(String, String)> = Vec::new();
@@ -536,59 +532,15 @@ fn every_report_has_json_with_a_version_and_never_a_secret() {
     assert!(recipient.starts_with("age1"));
     keep("pubkey", &pubkey);
 
-    let other_dir = env.home().join("other");
-    let other_dir = other_dir.to_str().unwrap();
-    env.run(&["--dir", other_dir, "--key-source", "file", "get"])
-        .assert_code(0);
-    let other = env.run(&["--dir", other_dir, "pubkey"]);
-    let other_recipient = other.assert_code(0).stdout_line();
-    let add = env.run(&["recipients", "add", &other_recipient, "--json"]);
-    let json = parse_json(&add, "recipients add");
-    assert_eq!(json["recipient"], other_recipient.as_str());
-    assert_eq!(
-        json["files_reencrypted"], 2,
-        "the secret and its previous one"
-    );
-    keep("recipients add", &add);
-    let list = env.run(&["recipients", "--json", "list"]);
-    assert_eq!(
-        parse_json(&list, "recipients list")["recipients"],
-        serde_json::json!([other_recipient])
-    );
-    keep("recipients list", &list);
-    let remove = env.run(&["recipients", "remove", &other_recipient, "--json"]);
-    assert_eq!(
-        parse_json(&remove, "recipients remove")["files_reencrypted"],
-        2
-    );
-    keep("recipients remove", &remove);
+    let other_recipient = recipients_reports(&env, &mut keep);
+    backup_reports(&env, &other_recipient, &mut keep);
 
-    let backup_file = env.home().join("backup.age");
-    let to_recipient = backup(
-        &env,
-        &backup_file,
-        Key::Recipient(&other_recipient),
-        &["--json"],
-    );
-    let json = parse_json(&to_recipient, "backup");
-    assert_eq!(json["out"], backup_file.to_str().unwrap());
-    assert_eq!(json["encrypted_to"], "recipients");
-    assert_eq!(json["recipients"], serde_json::json!([other_recipient]));
-    keep("backup", &to_recipient);
-    let passphrase = passphrase_file(&env);
-    let pass_file = env.home().join("pass.age");
-    let to_passphrase = backup(&env, &pass_file, Key::Passphrase(&passphrase), &["--json"]);
+    let listed = env.run(&["list", "--json"]);
     assert_eq!(
-        parse_json(&to_passphrase, "backup")["encrypted_to"],
-        "passphrase"
+        parse_json(&listed, "list")["secrets"][0]["name"],
+        "jwt_secret"
     );
-    keep("backup passphrase", &to_passphrase);
-
-    let restored = restore(&env, &pass_file, Key::Passphrase(&passphrase), &["--json"]);
-    let json = parse_json(&restored, "restore");
-    assert_eq!(json["outcome"], "unchanged");
-    assert_eq!(json["in"], pass_file.to_str().unwrap());
-    keep("restore", &restored);
+    keep("list", &listed);
 
     let rekey = env.run(&["rekey", "--to", "file", "--json"]);
     let json = parse_json(&rekey, "rekey");
@@ -721,4 +673,66 @@ fn cli_errors_map_to_the_documented_codes() {
     env.run(&["run", "--", script.to_str().unwrap()])
         .assert_code(126)
         .assert_stderr_has("hint: check the command name");
+}
+
+/// `recipients add|list|remove --json` (to another vault's recipient), for the walk above.
+fn recipients_reports(env: &TestEnv, keep: &mut dyn FnMut(&str, &Run)) -> String {
+    let other_dir = env.home().join("other");
+    let other_dir = other_dir.to_str().unwrap();
+    env.run(&["--dir", other_dir, "--key-source", "file", "get"])
+        .assert_code(0);
+    let other = env.run(&["--dir", other_dir, "pubkey"]);
+    let other_recipient = other.assert_code(0).stdout_line();
+    let add = env.run(&["recipients", "add", &other_recipient, "--json"]);
+    let json = parse_json(&add, "recipients add");
+    assert_eq!(json["recipient"], other_recipient.as_str());
+    assert_eq!(
+        json["files_reencrypted"], 2,
+        "the secret and its previous one"
+    );
+    keep("recipients add", &add);
+    let list = env.run(&["recipients", "--json", "list"]);
+    assert_eq!(
+        parse_json(&list, "recipients list")["recipients"],
+        serde_json::json!([other_recipient])
+    );
+    keep("recipients list", &list);
+    let remove = env.run(&["recipients", "remove", &other_recipient, "--json"]);
+    assert_eq!(
+        parse_json(&remove, "recipients remove")["files_reencrypted"],
+        2
+    );
+    keep("recipients remove", &remove);
+
+    other_recipient
+}
+
+/// `backup --json` to a recipient and to a passphrase, and `restore --json`, for the walk above.
+fn backup_reports(env: &TestEnv, other_recipient: &str, keep: &mut dyn FnMut(&str, &Run)) {
+    let backup_file = env.home().join("backup.age");
+    let to_recipient = backup(
+        env,
+        &backup_file,
+        Key::Recipient(other_recipient),
+        &["--json"],
+    );
+    let json = parse_json(&to_recipient, "backup");
+    assert_eq!(json["out"], backup_file.to_str().unwrap());
+    assert_eq!(json["encrypted_to"], "recipients");
+    assert_eq!(json["recipients"], serde_json::json!([other_recipient]));
+    keep("backup", &to_recipient);
+    let passphrase = passphrase_file(env);
+    let pass_file = env.home().join("pass.age");
+    let to_passphrase = backup(env, &pass_file, Key::Passphrase(&passphrase), &["--json"]);
+    assert_eq!(
+        parse_json(&to_passphrase, "backup")["encrypted_to"],
+        "passphrase"
+    );
+    keep("backup passphrase", &to_passphrase);
+
+    let restored = restore(env, &pass_file, Key::Passphrase(&passphrase), &["--json"]);
+    let json = parse_json(&restored, "restore");
+    assert_eq!(json["outcome"], "unchanged");
+    assert_eq!(json["in"], pass_file.to_str().unwrap());
+    keep("restore", &restored);
 }
