@@ -589,8 +589,9 @@ impl Error {
                 "check that the {what} is responsive, or raise CONTINUUM_VAULT_KEYRING_TIMEOUT_MS"
             ),
             Self::IdentityMissing { .. } => format!(
-                "unlock the keyring collection (it answers 'no entry' while locked) and try again; \
-                 if the key is lost, {restore_lost_key}"
+                "if the keyring collection is locked, unlock it and try again (a locked collection \
+                 answers as if the key were not there; `continuum-vault status` tells); if the key \
+                 was deleted, {restore_lost_key}"
             ),
             Self::KeyFileMissing { .. } => {
                 format!("put the key file back from a backup; if it is lost, {restore_lost_key}")

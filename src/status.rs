@@ -62,6 +62,9 @@ pub struct Status {
     pub tpm2: Option<bool>,
     /// Whether the OS keyring answered (`None` when it was not needed).
     pub keyring_reachable: Option<bool>,
+    /// Whether the keyring's default collection, where the vault key is, is locked (`None`
+    /// when not needed or not known).
+    pub keyring_locked: Option<bool>,
     /// What is wrong, each with its fix; any problem makes the secret not healthy.
     pub problems: Vec<Problem>,
     /// What is weak but works (for example a key file beside the vault in one home).
@@ -146,6 +149,7 @@ struct Facts {
     previous_expires: Option<String>,
     credential: Option<(String, bool)>,
     keyring_reachable: Option<bool>,
+    keyring_locked: Option<bool>,
     requested: KeySource,
 }
 
@@ -232,6 +236,14 @@ impl Facts {
         };
         let keyring_reachable =
             keyring_needed.then(|| vault.keys().keyring().store(&vault.deadline()).is_ok());
+        let keyring_locked = if keyring_reachable == Some(true) {
+            vault
+                .keys()
+                .keyring()
+                .default_collection_locked(&vault.deadline())
+        } else {
+            None
+        };
         Self {
             name,
             winner,
@@ -246,6 +258,7 @@ impl Facts {
             previous_expires,
             credential,
             keyring_reachable,
+            keyring_locked,
             requested: vault.keys().requested(),
         }
     }
@@ -293,6 +306,7 @@ impl Facts {
             credential_unit_line: self.credential.as_ref().map(|c| c.0.clone()),
             tpm2: self.credential.as_ref().map(|c| c.1),
             keyring_reachable: self.keyring_reachable,
+            keyring_locked: self.keyring_locked,
             healthy: problems.is_empty(),
             problems,
             warnings,
@@ -301,15 +315,38 @@ impl Facts {
     }
 }
 
+/// What a load from the winning source would fail with: a locked keyring collection is
+/// said as such (its key then reads as missing, which is said once). Pure.
+fn load_problems(f: &Facts) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if f.keyring_locked == Some(true) {
+        problems.push(Problem {
+            message: "the OS keyring's collection is locked: the vault key cannot be read \
+                      (a locked collection answers as if the key were not there)"
+                .into(),
+            fix: Some(
+                "unlock it (log in to the desktop session, or unlock it in Seahorse), then try again"
+                    .into(),
+            ),
+            class: ErrorClass::KeyUnavailable,
+        });
+    }
+    match &f.load {
+        // Said once: the locked collection is why the key is "missing".
+        Err(Error::IdentityMissing { .. }) if f.keyring_locked == Some(true) => {}
+        Err(e) => problems.push(Problem::from(e)),
+        Ok(_) => {}
+    }
+    problems
+}
+
 /// Derives what is wrong (and what is merely weak) from the facts. Pure.
 fn problems(f: &Facts) -> (Vec<Problem>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let name = f.name.as_str();
     let path = f.path.display();
-    if let Err(e) = &f.load {
-        problems.push(Problem::from(e));
-    }
+    problems.extend(load_problems(f));
     if f.winner != Winner::Vault {
         return (problems, warnings);
     }
@@ -493,6 +530,7 @@ mod tests {
             previous_expires: None,
             credential: None,
             keyring_reachable: None,
+            keyring_locked: None,
             requested: KeySource::Auto,
         }
     }

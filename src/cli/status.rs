@@ -147,6 +147,8 @@ fn human(s: &continuum_vault::Status) -> String {
         out,
         "keyring:       {}",
         match s.keyring_reachable {
+            Some(true) if s.keyring_locked == Some(true) =>
+                "reachable, but its collection is locked",
             Some(true) => "reachable",
             Some(false) => "unreachable",
             None => "not needed",

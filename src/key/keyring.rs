@@ -128,6 +128,16 @@ impl Keyring {
         }
     }
 
+    /// Whether the default collection (where the vault keys are) is locked: a locked one
+    /// answers "no entry" for every key. `None` when that cannot be told (no Secret
+    /// Service, the deadline, or another platform).
+    pub(crate) fn default_collection_locked(&self, deadline: &Deadline) -> Option<bool> {
+        if !matches!(self.backend, Backend::Platform) {
+            return None;
+        }
+        on_worker(deadline, collection_locked).ok().flatten()
+    }
+
     /// Connects (once it works, the connection is kept).
     pub(crate) fn store(&self, deadline: &Deadline) -> Result<Arc<CredentialStore>, Error> {
         let mut cached = self
@@ -221,6 +231,22 @@ fn entry(store: &Arc<CredentialStore>, account: &str) -> Result<Entry, keyring_c
 fn connect() -> StoreResult {
     let store: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new()?;
     Ok(store)
+}
+
+#[cfg(target_os = "linux")]
+fn collection_locked() -> Option<bool> {
+    use secret_service::EncryptionType;
+    use secret_service::blocking::SecretService;
+    let service = SecretService::connect(EncryptionType::Plain).ok()?;
+    service
+        .get_default_collection()
+        .and_then(|c| c.is_locked())
+        .ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn collection_locked() -> Option<bool> {
+    None
 }
 
 #[cfg(target_os = "macos")]

@@ -98,6 +98,18 @@ fn a_deleted_keyring_entry_is_exit_6_and_the_file_is_untouched() {
             "{args:?}"
         );
     }
+    // An unlocked collection is not called locked: the key is missing.
+    let status = env.run(&["status"]);
+    assert!(
+        status.stdout().contains("keyring:       reachable\n"),
+        "{}",
+        status.stdout()
+    );
+    assert!(
+        status.stdout().contains("is not in the OS keyring"),
+        "{}",
+        status.stdout()
+    );
     // Not a first run either when the secret file is gone too: the metadata says a key exists.
     std::fs::remove_file(env.secret_path()).unwrap();
     env.run(&["get"]).assert_code(6);
@@ -119,6 +131,25 @@ fn a_locked_collection_is_exit_6_never_a_first_run() {
     assert!(!run.stdout().contains(&secret));
     assert_eq!(std::fs::read(env.secret_path()).unwrap(), before);
     assert_eq!(ss.vault_items(), 1, "no second identity");
+    // status says it is locked (not "reachable" alone, not a missing key), and how to fix it.
+    let status = env.run(&["status"]);
+    status.assert_code(6);
+    let out = status.stdout();
+    assert!(
+        out.contains("keyring:       reachable, but its collection is locked\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("problem:       the OS keyring's collection is locked"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("is not in the OS keyring"),
+        "said once: {out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.run(&["status", "--json"]).stdout()).unwrap();
+    assert_eq!(json["keyring_locked"], true);
 }
 
 #[test]
