@@ -566,3 +566,44 @@ fn list_names_the_secrets_and_their_sources_never_their_values() {
     assert_eq!(parsed["command"], "list");
     assert_eq!(parsed["secrets"][1]["name"], "jwt_secret");
 }
+
+/// A value typed at a terminal is not echoed: `set` reads it from the terminal with echo
+/// off, as it does a passphrase. The terminal is a real pty (`script`); the value is typed
+/// only once the prompt is there, so the terminal's own echo would show it if it were on.
+#[test]
+fn set_at_a_terminal_does_not_echo_the_value() {
+    use std::io::{Read, Write};
+    let env = TestEnv::new();
+    let command = format!("{} --key-source file set", crate::support::env::BIN);
+    let Ok(mut child) = env
+        .program("script", ["-qfec", command.as_str(), "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("SKIPPED set_at_a_terminal_does_not_echo_the_value: no `script` (util-linux)");
+        return;
+    };
+    let mut stdout = child.stdout.take().unwrap();
+    // Read until the prompt, then type.
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("(not shown): ") {
+        let n = stdout.read(&mut byte).unwrap();
+        assert_eq!(n, 1, "the terminal closed before the prompt: {seen:?}");
+        seen.push(byte[0]);
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"typed-at-the-terminal\n").unwrap();
+    drop(stdin);
+    stdout.read_to_end(&mut seen).unwrap();
+    assert!(child.wait().unwrap().success());
+    let screen = String::from_utf8_lossy(&seen);
+    assert!(screen.contains("stored"), "{screen}");
+    assert!(
+        !screen.contains("typed-at-the-terminal"),
+        "the value was echoed: {screen}"
+    );
+    assert_eq!(env.get(), "typed-at-the-terminal");
+}
