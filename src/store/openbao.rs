@@ -33,7 +33,6 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -702,15 +701,8 @@ impl BaoClient {
         // One allocation of the final size: the buffer never reallocates, so no unwiped
         // copy of a secret in it is left behind.
         let mut buf = Zeroizing::new(vec![0u8; MAX_BODY + 1]);
-        let mut filled = 0;
-        while filled < buf.len() {
-            match reader.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.transport_error(ureq::Error::from(e), deadline)),
-            }
-        }
+        let filled = crate::fs::read::fill(&mut reader, &mut buf)
+            .map_err(|e| self.transport_error(ureq::Error::from(e), deadline))?;
         if filled > MAX_BODY {
             return Err(BaoError::Malformed {
                 path: strip_query(path).to_owned(),
