@@ -189,6 +189,7 @@ pub(crate) fn io_error(action: &'static str, path: &Path, source: io::Error) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::problem;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -221,28 +222,14 @@ mod tests {
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let err = PrivateDir::open(&link).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::UnsafePath {
-                    problem: Unsafe::Symlink,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert_eq!(problem(&err), Some(&Unsafe::Symlink), "{err:?}");
         assert_eq!(err.class(), crate::ErrorClass::UnsafePath);
 
         std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o770)).unwrap();
         let err = PrivateDir::open(&real).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::UnsafePath {
-                    problem: Unsafe::WritableByOthers { mode: 0o770 },
-                    ..
-                }
-            ),
+        assert_eq!(
+            problem(&err),
+            Some(&Unsafe::WritableByOthers { mode: 0o770 }),
             "{err:?}"
         );
         assert!(err.hint().unwrap().contains("chmod 700"));
@@ -250,15 +237,6 @@ mod tests {
         let file = tmp.path().join("file");
         std::fs::write(&file, "x").unwrap();
         let err = PrivateDir::open(&file).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::UnsafePath {
-                    problem: Unsafe::NotDirectory,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert_eq!(problem(&err), Some(&Unsafe::NotDirectory), "{err:?}");
     }
 }

@@ -137,6 +137,7 @@ pub(crate) fn create(key_dir: &Path, vault_id: &str, key: &VaultKey) -> Result<P
 mod tests {
     use super::*;
     use crate::Unsafe;
+    use crate::fs::refusal;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -170,16 +171,9 @@ mod tests {
         let key_dir = tmp.path().join("k");
         let path = create(&key_dir, "abc", &VaultKey::generate()).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let err = read(&key_dir, "abc").err().unwrap();
-        assert!(
-            matches!(
-                err,
-                Error::UnsafePath {
-                    problem: Unsafe::ReadableByOthers { .. },
-                    ..
-                }
-            ),
-            "{err:?}"
+        assert_eq!(
+            refusal(&read(&key_dir, "abc")),
+            Some(&Unsafe::ReadableByOthers { mode: 0o640 })
         );
     }
 }

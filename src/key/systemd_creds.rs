@@ -944,33 +944,41 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Arc;
 
+    use crate::fs::problem;
     use crate::key::VaultKey;
 
     /// Makes a missing `systemd-creds` a failure instead of a skip (the test script sets it).
     const REQUIRE_ENV: &str = "CONTINUUM_TEST_REQUIRE_KEYRING";
 
-    fn installed_or_skip(test: &str) -> bool {
-        if find_program(OsStr::new(DEFAULT_PATH)).is_some() {
+    /// `true` when `met`; otherwise a skip, or a failure naming `needs` under `REQUIRE_ENV`.
+    fn met_or_skip(test: &str, met: bool, needs: &str, skipped: &str) -> bool {
+        if met {
             return true;
         }
         assert!(
             std::env::var_os(REQUIRE_ENV).is_none_or(|v| v != "1"),
-            "{test} needs systemd-creds (Debian package systemd)"
+            "{test} needs {needs}"
         );
-        eprintln!("SKIPPED {test}: systemd-creds is not installed");
+        eprintln!("SKIPPED {test}: {skipped}");
         false
     }
 
+    fn installed_or_skip(test: &str) -> bool {
+        met_or_skip(
+            test,
+            find_program(OsStr::new(DEFAULT_PATH)).is_some(),
+            "systemd-creds (Debian package systemd)",
+            "systemd-creds is not installed",
+        )
+    }
+
     fn root_or_skip(test: &str) -> bool {
-        if my_uid() == 0 {
-            return true;
-        }
-        assert!(
-            std::env::var_os(REQUIRE_ENV).is_none_or(|v| v != "1"),
-            "{test} needs root; the full suite runs as root"
-        );
-        eprintln!("SKIPPED {test}: needs root");
-        false
+        met_or_skip(
+            test,
+            my_uid() == 0,
+            "root; the full suite runs as root",
+            "needs root",
+        )
     }
 
     fn soon() -> Deadline {
@@ -1261,13 +1269,8 @@ mod tests {
         .unwrap();
         let err = creds.decrypt(&name, &path, &soon()).unwrap_err();
         assert!(
-            matches!(
-                &err,
-                CredsError::File(e) if matches!(**e, Error::UnsafePath {
-                    problem: Unsafe::ReadableByOthers { .. },
-                    ..
-                })
-            ),
+            matches!(&err, CredsError::File(e)
+                if problem(e) == Some(&Unsafe::ReadableByOthers { mode: 0o440 })),
             "{err:?}"
         );
         std::fs::set_permissions(
@@ -1278,13 +1281,7 @@ mod tests {
         std::os::unix::fs::symlink(delivered.join(&name), delivered.join("link")).unwrap();
         let err = creds.delivered("link").unwrap_err();
         assert!(
-            matches!(
-                &err,
-                CredsError::File(e) if matches!(**e, Error::UnsafePath {
-                    problem: Unsafe::Symlink,
-                    ..
-                })
-            ),
+            matches!(&err, CredsError::File(e) if problem(e) == Some(&Unsafe::Symlink)),
             "{err:?}"
         );
         let relative = runner(&[(CREDENTIALS_DIRECTORY, OsStr::new("credentials"))]);
