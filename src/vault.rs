@@ -506,10 +506,7 @@ mod tests {
             again.secret().expose_secret()
         );
         assert!(again.notices().iter().any(|n| n.0.contains("now 0600")));
-        assert_eq!(
-            std::fs::metadata(f.path()).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(crate::fs::testing::mode(f.path()), 0o600);
     }
 
     #[test]

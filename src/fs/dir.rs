@@ -189,7 +189,7 @@ pub(crate) fn io_error(action: &'static str, path: &Path, source: io::Error) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::problem;
+    use crate::fs::testing::{mode, problem};
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -198,8 +198,7 @@ mod tests {
         let path = tmp.path().join("a/b");
         let dir = PrivateDir::create(&path).unwrap();
         assert_eq!(dir.path(), path);
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
+        assert_eq!(mode(&path), 0o700);
         assert!(PrivateDir::open(&path).unwrap().is_some());
     }
 

@@ -12,23 +12,9 @@ pub(crate) mod dir;
 pub(crate) mod lock;
 pub(crate) mod permissions;
 pub(crate) mod read;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub(crate) use dir::PrivateDir;
 pub(crate) use permissions::{check_owner, check_private, group_or_other_bits, mode_bits, my_uid};
 pub(crate) use read::{FileContent, read_followed};
-
-/// What an [`Error::UnsafePath`](crate::Error::UnsafePath) refusal names; `None` for any
-/// other error. For tests: `assert_eq!(problem(&err), Some(&Unsafe::Symlink), "{err:?}")`.
-#[cfg(test)]
-pub(crate) fn problem(err: &crate::Error) -> Option<&crate::Unsafe> {
-    match err {
-        crate::Error::UnsafePath { problem, .. } => Some(problem),
-        _ => None,
-    }
-}
-
-/// [`problem`] of a result: `None` for a success or any other error.
-#[cfg(test)]
-pub(crate) fn refusal<T>(result: &Result<T, crate::Error>) -> Option<&crate::Unsafe> {
-    result.as_ref().err().and_then(problem)
-}

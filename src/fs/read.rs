@@ -200,7 +200,7 @@ pub(crate) fn read_capped(mut file: File) -> Result<FileContent, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::refusal;
+    use crate::fs::testing::{private_dir, refusal};
 
     fn fifo(dir: &PrivateDir) {
         rustix::fs::mknodat(
@@ -213,15 +213,9 @@ mod tests {
         .unwrap();
     }
 
-    fn dir() -> (tempfile::TempDir, PrivateDir) {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = PrivateDir::create(&tmp.path().join("v")).unwrap();
-        (tmp, dir)
-    }
-
     #[test]
     fn reads_regular_files_and_reports_absence() {
-        let (_tmp, dir) = dir();
+        let (_tmp, dir) = private_dir();
         assert!(dir.read("x").unwrap().is_none());
         std::fs::write(dir.join("x"), b"hello").unwrap();
         let c = dir.read("x").unwrap().unwrap();
@@ -231,7 +225,7 @@ mod tests {
 
     #[test]
     fn refuses_links_fifos_and_huge_files() {
-        let (tmp, dir) = dir();
+        let (tmp, dir) = private_dir();
         let target = tmp.path().join("target");
         std::fs::write(&target, b"x").unwrap();
         std::os::unix::fs::symlink(&target, dir.join("link")).unwrap();
@@ -251,7 +245,7 @@ mod tests {
 
     #[test]
     fn followed_reads_accept_links_but_not_fifos() {
-        let (tmp, dir) = dir();
+        let (tmp, dir) = private_dir();
         let target = tmp.path().join("target");
         std::fs::write(&target, b"mounted").unwrap();
         std::os::unix::fs::symlink(&target, dir.join("link")).unwrap();

@@ -137,7 +137,7 @@ pub(crate) fn create(key_dir: &Path, vault_id: &str, key: &VaultKey) -> Result<P
 mod tests {
     use super::*;
     use crate::Unsafe;
-    use crate::fs::refusal;
+    use crate::fs::testing::{mode, refusal};
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -149,14 +149,8 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# created: "));
         assert!(text.contains(&format!("# public key: {}", key.recipient())));
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            std::fs::metadata(&key_dir).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&key_dir), 0o700);
         let back = read(&key_dir, "abc").unwrap().unwrap();
         assert_eq!(back.recipient().to_string(), key.recipient().to_string());
         assert!(read(&key_dir, "other").unwrap().is_none());

@@ -944,7 +944,7 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Arc;
 
-    use crate::fs::problem;
+    use crate::fs::testing::{mode, problem};
     use crate::key::VaultKey;
 
     /// Makes a missing `systemd-creds` a failure instead of a skip (the test script sets it).
@@ -1052,14 +1052,6 @@ mod tests {
         }
     }
 
-    fn mode(path: &Path) -> u32 {
-        std::fs::symlink_metadata(path)
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o7777
-    }
-
     /// Every regular file under `dir`, recursively.
     fn files_under(dir: &Path) -> Vec<PathBuf> {
         let mut found = Vec::new();
@@ -1129,7 +1121,7 @@ mod tests {
         let (identity, path) = host.seal(&name);
         assert_eq!(path, host.credstore().join(&name));
         assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(&host.credstore()), 0o700);
+        assert_eq!(mode(host.credstore()), 0o700);
         let back = host.creds().decrypt(&name, &path, &soon()).unwrap();
         assert_eq!(&back[..], identity.as_bytes());
         assert!(VaultKey::parse(std::str::from_utf8(&back).unwrap()).is_some());
