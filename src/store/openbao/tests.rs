@@ -57,6 +57,11 @@ fn policy_token(server: &DevServer, prefix: &str) -> String {
 
 const DEFAULT_MOUNT_FOR_TESTS: &str = "secret";
 
+/// A client logged in with a fresh [`policy_token`].
+fn policy_client(server: &DevServer, prefix: &str) -> BaoClient {
+    client(server, &policy_token(server, prefix), prefix)
+}
+
 fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
 }
@@ -256,8 +261,8 @@ fn processes_starting_together_create_one_version() {
 fn a_rotation_on_one_host_is_seen_on_another() {
     let server = shared();
     let p = prefix();
-    let a = client(server, &policy_token(server, &p), &p);
-    let b = client(server, &policy_token(server, &p), &p);
+    let a = policy_client(server, &p);
+    let b = policy_client(server, &p);
     let n = name("jwt_secret");
     let first = a
         .create_or_get(&n, crate::generate::token_urlsafe, &soon())
@@ -297,7 +302,7 @@ fn a_rotation_on_one_host_is_seen_on_another() {
 fn a_stale_check_and_set_loses_and_changes_nothing() {
     let server = shared();
     let p = prefix();
-    let c = client(server, &policy_token(server, &p), &p);
+    let c = policy_client(server, &p);
     let n = name("jwt_secret");
     c.write(&n, &secret("one"), 0, &soon()).unwrap();
     c.write(&n, &secret("two"), 1, &soon()).unwrap();
@@ -332,7 +337,7 @@ fn a_stale_check_and_set_loses_and_changes_nothing() {
 fn a_deleted_current_version_is_an_error_never_a_reason_to_generate() {
     let server = shared();
     let p = prefix();
-    let c = client(server, &policy_token(server, &p), &p);
+    let c = policy_client(server, &p);
     let n = name("jwt_secret");
     c.create_or_get(&n, crate::generate::token_urlsafe, &soon())
         .unwrap();
@@ -447,32 +452,7 @@ fn approle_login_gets_a_token_with_the_role_policy() {
     let p = prefix();
     let policy = format!("p-{p}");
     server.put_policy(&policy, &policy_hcl("secret", &p));
-    // Enabling twice answers 400 "path is already in use": fine for a shared server.
-    let (status, _) = server.root_call(
-        "POST",
-        &format!("sys/auth/{APPROLE_MOUNT}"),
-        Some(json!({ "type": "approle" })),
-    );
-    assert!(
-        status == 204 || status == 400,
-        "enable approle: HTTP {status}"
-    );
-    let role = format!("role-{p}");
-    server.root_ok(
-        "POST",
-        &format!("auth/approle/role/{role}"),
-        Some(json!({ "token_policies": [policy], "token_ttl": "10m" })),
-    );
-    let role_id = server.root_ok("GET", &format!("auth/approle/role/{role}/role-id"), None)["data"]
-        ["role_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let secret_id = server.root_ok("POST", &format!("auth/approle/role/{role}/secret-id"), None)
-        ["data"]["secret_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (role_id, secret_id) = server.approle(&format!("role-{p}"), &policy);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("secret-id");
     std::fs::write(&file, format!("{secret_id}\n")).unwrap();
@@ -651,16 +631,7 @@ fn a_bad_ca_file_is_refused_before_any_connection() {
         ("BAO_CACERT", ca.to_str().unwrap()),
     ])
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BaoError::File {
-                what: "the CA certificate file",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_eq!(err.refused_file(), Some("the CA certificate file"), "{err}");
 }
 
 /// The client runs in-process: no child is ever started, so the token cannot be on any
