@@ -213,6 +213,15 @@ mod tests {
         .unwrap();
     }
 
+    /// A private dir holding `link`, a symbolic link to a file outside it holding `content`.
+    fn with_link(content: &[u8]) -> (tempfile::TempDir, PrivateDir) {
+        let (tmp, dir) = private_dir();
+        let target = tmp.path().join("target");
+        std::fs::write(&target, content).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("link")).unwrap();
+        (tmp, dir)
+    }
+
     #[test]
     fn reads_regular_files_and_reports_absence() {
         let (_tmp, dir) = private_dir();
@@ -225,10 +234,7 @@ mod tests {
 
     #[test]
     fn refuses_links_fifos_and_huge_files() {
-        let (tmp, dir) = private_dir();
-        let target = tmp.path().join("target");
-        std::fs::write(&target, b"x").unwrap();
-        std::os::unix::fs::symlink(&target, dir.join("link")).unwrap();
+        let (_tmp, dir) = with_link(b"x");
         assert_eq!(refusal(&dir.read("link")), Some(&Unsafe::Symlink));
 
         fifo(&dir);
@@ -245,10 +251,7 @@ mod tests {
 
     #[test]
     fn followed_reads_accept_links_but_not_fifos() {
-        let (tmp, dir) = private_dir();
-        let target = tmp.path().join("target");
-        std::fs::write(&target, b"mounted").unwrap();
-        std::os::unix::fs::symlink(&target, dir.join("link")).unwrap();
+        let (tmp, dir) = with_link(b"mounted");
         assert_eq!(
             &read_followed(&dir.join("link")).unwrap().bytes[..],
             b"mounted"
