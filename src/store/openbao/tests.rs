@@ -208,8 +208,14 @@ fn child_command(server: &DevServer, token: &str, p: &str, op: &str) -> Command 
     cmd
 }
 
-fn child_result(stdout: &[u8]) -> (bool, u64, String) {
-    let text = String::from_utf8_lossy(stdout);
+/// What a [`child_worker`] that succeeded printed: created, version, value.
+fn child_result(out: &std::process::Output) -> (bool, u64, String) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
     // The harness prints `test ... ... ` before the test's own output on the same line.
     let line = text
         .lines()
@@ -242,15 +248,7 @@ fn processes_starting_together_create_one_version() {
     }
     let results: Vec<_> = children
         .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            child_result(&out.stdout)
-        })
+        .map(|c| child_result(&c.wait_with_output().unwrap()))
         .collect();
     assert_eq!(results.iter().filter(|r| r.0).count(), 1, "{results:?}");
     assert!(results.iter().all(|r| r.1 == 1 && r.2 == results[0].2));
@@ -668,12 +666,7 @@ fn the_token_is_never_on_a_command_line_and_no_process_is_started() {
     let out = cmd
         .output()
         .expect("strace is installed (apt install strace)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (created, _, _) = child_result(&out.stdout);
+    let (created, _, _) = child_result(&out);
     assert!(created);
     let trace = std::fs::read_to_string(&log).unwrap();
     let execs: Vec<&str> = trace.lines().filter(|l| l.contains("execve")).collect();
