@@ -1000,6 +1000,11 @@ mod tests {
     }
 
     impl Host {
+        /// A new host, or `None` (a skip) where `systemd-creds` is not installed.
+        fn or_skip(test: &str) -> Option<Self> {
+            installed_or_skip(test).then(Self::new)
+        }
+
         fn new() -> Self {
             let tmp = tempfile::tempdir().unwrap();
             let host = Self { tmp };
@@ -1113,10 +1118,9 @@ mod tests {
 
     #[test]
     fn seals_into_a_0600_file_named_for_the_credential_and_opens_it() {
-        if !installed_or_skip("round trip") {
+        let Some(host) = Host::or_skip("round trip") else {
             return;
-        }
-        let host = Host::new();
+        };
         let name = credential_name("0123abcd");
         let (identity, path) = host.seal(&name);
         assert_eq!(path, host.credstore().join(&name));
@@ -1158,10 +1162,9 @@ mod tests {
 
     #[test]
     fn the_plaintext_identity_is_in_no_file_written() {
-        if !installed_or_skip("no plaintext on disk") {
+        let Some(host) = Host::or_skip("no plaintext on disk") else {
             return;
-        }
-        let host = Host::new();
+        };
         let (identity, path) = host.seal(&credential_name("feed"));
         // The bech32 payload alone, in case of a change of case or prefix.
         let payload = identity
@@ -1183,10 +1186,10 @@ mod tests {
 
     #[test]
     fn another_host_key_cannot_open_it_and_the_file_stays() {
-        if !installed_or_skip("another host key") {
+        let Some(here) = Host::or_skip("another host key") else {
             return;
-        }
-        let (here, elsewhere) = (Host::new(), Host::new());
+        };
+        let elsewhere = Host::new();
         let name = credential_name("abc");
         let (_identity, path) = here.seal(&name);
         let before = std::fs::read(&path).unwrap();
@@ -1215,10 +1218,9 @@ mod tests {
 
     #[test]
     fn a_delivered_credential_is_used_without_running_systemd_creds() {
-        if !installed_or_skip("delivered credential") {
+        let Some(host) = Host::or_skip("delivered credential") else {
             return;
-        }
-        let host = Host::new();
+        };
         let name = credential_name("d1");
         let (identity, path) = host.seal(&name);
         // Deliver it the way the service manager does: decrypted into a 0700 directory.
