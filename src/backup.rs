@@ -37,8 +37,8 @@ use crate::{Error, KeySource, SetOutcome, Vault};
 
 const FORMAT: &str = "continuum-vault-backup";
 
-/// Who can open a backup.
-#[derive(Clone)]
+/// Who can open a backup. `Debug` shows a passphrase as `[REDACTED]` (secrecy's own).
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum BackupKey {
     /// A passphrase (age scrypt).
@@ -47,32 +47,14 @@ pub enum BackupKey {
     Recipients(Vec<String>),
 }
 
-impl std::fmt::Debug for BackupKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Passphrase(_) => f.write_str("Passphrase([REDACTED])"),
-            Self::Recipients(r) => f.debug_tuple("Recipients").field(r).finish(),
-        }
-    }
-}
-
-/// How to open a backup for `restore`.
-#[derive(Clone)]
+/// How to open a backup for `restore`. `Debug` shows a passphrase as `[REDACTED]`.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum RestoreKey {
     /// The backup's passphrase.
     Passphrase(SecretString),
     /// An age identity file (age-keygen format) holding a key the backup was made to.
     IdentityFile(PathBuf),
-}
-
-impl std::fmt::Debug for RestoreKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Passphrase(_) => f.write_str("Passphrase([REDACTED])"),
-            Self::IdentityFile(p) => f.debug_tuple("IdentityFile").field(p).finish(),
-        }
-    }
 }
 
 /// The document as written: borrowed, serialized straight into a zeroizing buffer.
@@ -806,6 +788,21 @@ mod tests {
 
     fn raw(json: &str) -> Box<RawValue> {
         RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn debug_never_shows_a_passphrase() {
+        let pass = SecretString::from("correct horse battery");
+        for shown in [
+            format!("{:?}", BackupKey::Passphrase(pass.clone())),
+            format!("{:?}", RestoreKey::Passphrase(pass)),
+        ] {
+            assert!(shown.starts_with("Passphrase("), "{shown}");
+            assert!(shown.contains("[REDACTED]"), "{shown}");
+            assert!(!shown.contains("horse"), "{shown}");
+        }
+        let shown = format!("{:?}", BackupKey::Recipients(vec!["age1abc".into()]));
+        assert_eq!(shown, r#"Recipients(["age1abc"])"#);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::fs::{PrivateDir, check_private};
 use crate::key::{Keys, VaultKey};
 use crate::metadata::{Metadata, PreviousRecord};
 use crate::name::SecretName;
-use crate::resolve::{Create, Notice, Source};
+use crate::resolve::{Create, Loaded, Notice, Source};
 use crate::seal::Kind;
 use crate::store::local::{self, Found};
 use crate::text::strip;
@@ -39,10 +39,9 @@ pub(crate) fn previous_file(name: &SecretName) -> String {
 /// The current secret and the previous one while its grace window lasts. A server verifies
 /// tokens against both and signs with the current one.
 pub struct KeySet {
-    current: SecretString,
+    /// The current secret as resolved, with its source and notices.
+    current: Loaded,
     previous: Option<(SecretString, SystemTime)>,
-    source: Source,
-    notices: Vec<Notice>,
 }
 
 impl fmt::Debug for KeySet {
@@ -56,7 +55,7 @@ impl fmt::Debug for KeySet {
                     .as_ref()
                     .map(|(_, until)| ("[REDACTED]", until)),
             )
-            .field("source", &self.source)
+            .field("source", self.source())
             .finish_non_exhaustive()
     }
 }
@@ -65,7 +64,7 @@ impl KeySet {
     /// The secret to sign with.
     #[must_use]
     pub fn current(&self) -> &SecretString {
-        &self.current
+        self.current.secret()
     }
 
     /// The replaced secret, still valid for verifying until the returned time.
@@ -77,13 +76,13 @@ impl KeySet {
     /// Where the current secret came from.
     #[must_use]
     pub fn source(&self) -> &Source {
-        &self.source
+        self.current.source()
     }
 
     /// What the user should be told.
     #[must_use]
     pub fn notices(&self) -> &[Notice] {
-        &self.notices
+        self.current.notices()
     }
 }
 
@@ -260,8 +259,8 @@ fn now_secs() -> u64 {
 
 /// `Vault::load_key_set`: the current secret, and the previous one while it is valid.
 pub(crate) fn key_set(vault: &Vault, name: &SecretName) -> Result<KeySet, Error> {
-    let loaded = crate::resolve::resolve(vault, name, Create::Yes)?;
-    let mut notices = loaded.notices.clone();
+    let mut loaded = crate::resolve::resolve(vault, name, Create::Yes)?;
+    let notices = &mut loaded.notices;
     let previous = match &loaded.source {
         Source::Env { .. } | Source::EnvFile { .. } => vault
             .var(&format!("{}_PREVIOUS", name.env_var()))
@@ -272,16 +271,14 @@ pub(crate) fn key_set(vault: &Vault, name: &SecretName) -> Result<KeySet, Error>
                     SystemTime::now() + DEFAULT_GRACE,
                 )
             }),
-        Source::Store { .. } => crate::store::remote::previous(vault, name, &mut notices)?,
+        Source::Store { .. } => crate::store::remote::previous(vault, name, notices)?,
         // During an outage only the current secret is known.
         Source::StoreCopy { .. } => None,
-        _ => previous(vault, name, &mut notices)?,
+        _ => previous(vault, name, notices)?,
     };
     Ok(KeySet {
-        current: loaded.secret,
+        current: loaded,
         previous,
-        source: loaded.source,
-        notices,
     })
 }
 

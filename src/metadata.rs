@@ -283,8 +283,7 @@ mod tests {
     }
 
     fn vault() -> (tempfile::TempDir, PrivateDir, VaultKey, Metadata) {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = PrivateDir::create(&tmp.path().join("v")).unwrap();
+        let (tmp, dir) = crate::fs::testing::private_dir();
         let key = VaultKey::generate();
         let meta = Metadata::new(
             new_id(),

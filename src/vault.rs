@@ -321,6 +321,14 @@ mod tests {
             self.builder(&[]).key_source(source).build().unwrap()
         }
 
+        /// A keyring vault whose `jwt_secret` a first load generated.
+        fn with_secret() -> (Self, Vault) {
+            let f = Self::new();
+            let v = f.vault(KeySource::Keyring);
+            v.load("jwt_secret").unwrap();
+            (f, v)
+        }
+
         fn path(&self) -> PathBuf {
             self.home.path().join(".continuum/jwt_secret")
         }
@@ -478,9 +486,7 @@ mod tests {
 
     #[test]
     fn refuses_loose_plaintext_and_leaves_it() {
-        let f = Fixture::new();
-        let v = f.vault(KeySource::Keyring);
-        v.load("jwt_secret").unwrap(); // creates the dir
+        let (f, v) = Fixture::with_secret();
         std::fs::write(f.path(), "leaked\n").unwrap();
         std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = v.load("jwt_secret").unwrap_err();
@@ -506,17 +512,12 @@ mod tests {
             again.secret().expose_secret()
         );
         assert!(again.notices().iter().any(|n| n.0.contains("now 0600")));
-        assert_eq!(
-            std::fs::metadata(f.path()).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(crate::fs::testing::mode(f.path()), 0o600);
     }
 
     #[test]
     fn empty_file_is_regenerated_with_a_warning() {
-        let f = Fixture::new();
-        let v = f.vault(KeySource::Keyring);
-        v.load("jwt_secret").unwrap();
+        let (f, v) = Fixture::with_secret();
         std::fs::write(f.path(), "  \n").unwrap();
         let loaded = v.load("jwt_secret").unwrap();
         assert!(matches!(loaded.source(), Source::Generated { .. }));
@@ -525,9 +526,7 @@ mod tests {
 
     #[test]
     fn undecryptable_files_are_never_replaced() {
-        let f = Fixture::new();
-        let v = f.vault(KeySource::Keyring);
-        v.load("jwt_secret").unwrap();
+        let (f, v) = Fixture::with_secret();
         let good = std::fs::read(f.path()).unwrap();
         let cases: Vec<(&str, Vec<u8>, crate::ErrorClass)> = vec![
             (
@@ -579,9 +578,7 @@ mod tests {
 
     #[test]
     fn missing_identity_is_a_keyring_error_not_a_first_run() {
-        let f = Fixture::new();
-        let v = f.vault(KeySource::Keyring);
-        v.load("jwt_secret").unwrap();
+        let (f, v) = Fixture::with_secret();
         let before = std::fs::read(f.path()).unwrap();
         let meta = f.metadata();
         Entry::new_in_store(&f.store, keyring::SERVICE, &keyring::account(&meta.id))
@@ -607,9 +604,7 @@ mod tests {
 
     #[test]
     fn garbage_in_the_keyring_entry_is_reported_without_leaking_it() {
-        let f = Fixture::new();
-        let v = f.vault(KeySource::Keyring);
-        v.load("jwt_secret").unwrap();
+        let (f, _) = Fixture::with_secret();
         let meta = f.metadata();
         let entry =
             Entry::new_in_store(&f.store, keyring::SERVICE, &keyring::account(&meta.id)).unwrap();
@@ -690,9 +685,7 @@ mod tests {
 
     #[test]
     fn stale_temp_files_are_removed_on_the_next_write() {
-        let f = Fixture::new();
-        let v = f.vault(KeySource::Keyring);
-        v.load("jwt_secret").unwrap();
+        let (f, v) = Fixture::with_secret();
         let stale = f
             .home
             .path()

@@ -126,51 +126,48 @@ pub(crate) fn recipients(
     action: &RecipientsAction,
     json: bool,
 ) -> Result<u8, Failure> {
-    match action {
+    let (command, recipient, changed) = match action {
+        RecipientsAction::List => return list_recipients(vault, json),
         RecipientsAction::Add { recipient } => {
-            let changed = vault.add_recipient(recipient)?;
-            out.notices(&changed.notices);
-            if json {
-                Output::json(
-                    "recipients add",
-                    json!({ "recipient": recipient, "files_reencrypted": changed.resealed }),
-                )?;
-            } else if changed.resealed > 0 || changed.notices.len() != 1 {
-                out.notice(&format!(
-                    "{} file(s) re-encrypted to this vault's key and {recipient}",
-                    changed.resealed
-                ));
-            }
+            ("recipients add", recipient, vault.add_recipient(recipient)?)
         }
-        RecipientsAction::Remove { recipient } => {
-            let changed = vault.remove_recipient(recipient)?;
-            out.notices(&changed.notices);
-            if json {
-                Output::json(
-                    "recipients remove",
-                    json!({ "recipient": recipient, "files_reencrypted": changed.resealed }),
-                )?;
-            } else if changed.resealed > 0 || changed.notices.len() != 1 {
-                out.notice(&format!(
-                    "{} file(s) re-encrypted without {recipient}; copies it already has still \
-                     open with its key: rotate the secret if it must lose access",
-                    changed.resealed
-                ));
-            }
+        RecipientsAction::Remove { recipient } => (
+            "recipients remove",
+            recipient,
+            vault.remove_recipient(recipient)?,
+        ),
+    };
+    out.notices(&changed.notices);
+    if json {
+        Output::json(
+            command,
+            json!({ "recipient": recipient, "files_reencrypted": changed.resealed }),
+        )?;
+    } else if changed.resealed > 0 || changed.notices.len() != 1 {
+        let n = changed.resealed;
+        out.notice(&if matches!(action, RecipientsAction::Add { .. }) {
+            format!("{n} file(s) re-encrypted to this vault's key and {recipient}")
+        } else {
+            format!(
+                "{n} file(s) re-encrypted without {recipient}; copies it already has still \
+                 open with its key: rotate the secret if it must lose access"
+            )
+        });
+    }
+    Ok(0)
+}
+
+fn list_recipients(vault: &Vault, json: bool) -> Result<u8, Failure> {
+    let list = vault.recipients()?;
+    if json {
+        Output::json("recipients list", json!({ "recipients": list }))?;
+    } else {
+        let mut text = String::new();
+        for r in list {
+            text.push_str(&r);
+            text.push('\n');
         }
-        RecipientsAction::List => {
-            let list = vault.recipients()?;
-            if json {
-                Output::json("recipients list", json!({ "recipients": list }))?;
-            } else {
-                let mut text = String::new();
-                for r in list {
-                    text.push_str(&r);
-                    text.push('\n');
-                }
-                write_stdout(text.as_bytes())?;
-            }
-        }
+        write_stdout(text.as_bytes())?;
     }
     Ok(0)
 }

@@ -190,21 +190,15 @@ fn is_temp_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use crate::fs::testing::{mode, private_dir};
 
     #[test]
     fn writes_0600_and_replaces() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = PrivateDir::create(&tmp.path().join("v")).unwrap();
+        let (_tmp, dir) = private_dir();
         dir.write_atomic("s", b"one", Replace::Yes).unwrap();
         dir.write_atomic("s", b"two", Replace::Yes).unwrap();
         assert_eq!(std::fs::read(dir.join("s")).unwrap(), b"two");
-        let mode = std::fs::metadata(dir.join("s"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
-        assert_eq!(mode, 0o600);
+        assert_eq!(mode(dir.join("s")), 0o600);
         let err = dir.write_atomic("s", b"three", Replace::No).unwrap_err();
         assert!(matches!(err, Error::Write { .. }));
         assert_eq!(std::fs::read(dir.join("s")).unwrap(), b"two");
@@ -214,8 +208,7 @@ mod tests {
 
     #[test]
     fn removes_only_temp_files() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = PrivateDir::create(&tmp.path().join("v")).unwrap();
+        let (_tmp, dir) = private_dir();
         for name in [
             ".jwt_secret.tmp.abcDEF123456",
             "..continuum-vault.json.tmp.x1",

@@ -189,6 +189,7 @@ pub(crate) fn io_error(action: &'static str, path: &Path, source: io::Error) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::testing::{mode, problem};
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -197,8 +198,7 @@ mod tests {
         let path = tmp.path().join("a/b");
         let dir = PrivateDir::create(&path).unwrap();
         assert_eq!(dir.path(), path);
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
+        assert_eq!(mode(&path), 0o700);
         assert!(PrivateDir::open(&path).unwrap().is_some());
     }
 
@@ -221,28 +221,14 @@ mod tests {
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let err = PrivateDir::open(&link).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::UnsafePath {
-                    problem: Unsafe::Symlink,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert_eq!(problem(&err), Some(&Unsafe::Symlink), "{err:?}");
         assert_eq!(err.class(), crate::ErrorClass::UnsafePath);
 
         std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o770)).unwrap();
         let err = PrivateDir::open(&real).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::UnsafePath {
-                    problem: Unsafe::WritableByOthers { mode: 0o770 },
-                    ..
-                }
-            ),
+        assert_eq!(
+            problem(&err),
+            Some(&Unsafe::WritableByOthers { mode: 0o770 }),
             "{err:?}"
         );
         assert!(err.hint().unwrap().contains("chmod 700"));
@@ -250,15 +236,6 @@ mod tests {
         let file = tmp.path().join("file");
         std::fs::write(&file, "x").unwrap();
         let err = PrivateDir::open(&file).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::UnsafePath {
-                    problem: Unsafe::NotDirectory,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert_eq!(problem(&err), Some(&Unsafe::NotDirectory), "{err:?}");
     }
 }

@@ -68,11 +68,11 @@ impl PrivateDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::testing::private_dir;
 
     #[test]
     fn second_holder_times_out_then_succeeds_after_release() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = PrivateDir::create(&tmp.path().join("v")).unwrap();
+        let (_tmp, dir) = private_dir();
         let held = dir.lock(&Deadline::after(Duration::from_secs(1))).unwrap();
         // A second descriptor on the same file conflicts, as another process would.
         let err = dir

@@ -12,6 +12,8 @@ pub(crate) mod dir;
 pub(crate) mod lock;
 pub(crate) mod permissions;
 pub(crate) mod read;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub(crate) use dir::PrivateDir;
 pub(crate) use permissions::{check_owner, check_private, group_or_other_bits, mode_bits, my_uid};

@@ -137,6 +137,7 @@ pub(crate) fn create(key_dir: &Path, vault_id: &str, key: &VaultKey) -> Result<P
 mod tests {
     use super::*;
     use crate::Unsafe;
+    use crate::fs::testing::{mode, refusal};
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -148,14 +149,8 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# created: "));
         assert!(text.contains(&format!("# public key: {}", key.recipient())));
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            std::fs::metadata(&key_dir).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&key_dir), 0o700);
         let back = read(&key_dir, "abc").unwrap().unwrap();
         assert_eq!(back.recipient().to_string(), key.recipient().to_string());
         assert!(read(&key_dir, "other").unwrap().is_none());
@@ -170,16 +165,9 @@ mod tests {
         let key_dir = tmp.path().join("k");
         let path = create(&key_dir, "abc", &VaultKey::generate()).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let err = read(&key_dir, "abc").err().unwrap();
-        assert!(
-            matches!(
-                err,
-                Error::UnsafePath {
-                    problem: Unsafe::ReadableByOthers { .. },
-                    ..
-                }
-            ),
-            "{err:?}"
+        assert_eq!(
+            refusal(&read(&key_dir, "abc")),
+            Some(&Unsafe::ReadableByOthers { mode: 0o640 })
         );
     }
 }

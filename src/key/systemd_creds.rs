@@ -944,33 +944,41 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Arc;
 
+    use crate::fs::testing::{mode, problem};
     use crate::key::VaultKey;
 
     /// Makes a missing `systemd-creds` a failure instead of a skip (the test script sets it).
     const REQUIRE_ENV: &str = "CONTINUUM_TEST_REQUIRE_KEYRING";
 
-    fn installed_or_skip(test: &str) -> bool {
-        if find_program(OsStr::new(DEFAULT_PATH)).is_some() {
+    /// `true` when `met`; otherwise a skip, or a failure naming `needs` under `REQUIRE_ENV`.
+    fn met_or_skip(test: &str, met: bool, needs: &str, skipped: &str) -> bool {
+        if met {
             return true;
         }
         assert!(
             std::env::var_os(REQUIRE_ENV).is_none_or(|v| v != "1"),
-            "{test} needs systemd-creds (Debian package systemd)"
+            "{test} needs {needs}"
         );
-        eprintln!("SKIPPED {test}: systemd-creds is not installed");
+        eprintln!("SKIPPED {test}: {skipped}");
         false
     }
 
+    fn installed_or_skip(test: &str) -> bool {
+        met_or_skip(
+            test,
+            find_program(OsStr::new(DEFAULT_PATH)).is_some(),
+            "systemd-creds (Debian package systemd)",
+            "systemd-creds is not installed",
+        )
+    }
+
     fn root_or_skip(test: &str) -> bool {
-        if my_uid() == 0 {
-            return true;
-        }
-        assert!(
-            std::env::var_os(REQUIRE_ENV).is_none_or(|v| v != "1"),
-            "{test} needs root; the full suite runs as root"
-        );
-        eprintln!("SKIPPED {test}: needs root");
-        false
+        met_or_skip(
+            test,
+            my_uid() == 0,
+            "root; the full suite runs as root",
+            "needs root",
+        )
     }
 
     fn soon() -> Deadline {
@@ -992,6 +1000,11 @@ mod tests {
     }
 
     impl Host {
+        /// A new host, or `None` (a skip) where `systemd-creds` is not installed.
+        fn or_skip(test: &str) -> Option<Self> {
+            installed_or_skip(test).then(Self::new)
+        }
+
         fn new() -> Self {
             let tmp = tempfile::tempdir().unwrap();
             let host = Self { tmp };
@@ -1042,14 +1055,6 @@ mod tests {
                 .unwrap();
             (identity, path)
         }
-    }
-
-    fn mode(path: &Path) -> u32 {
-        std::fs::symlink_metadata(path)
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o7777
     }
 
     /// Every regular file under `dir`, recursively.
@@ -1113,15 +1118,14 @@ mod tests {
 
     #[test]
     fn seals_into_a_0600_file_named_for_the_credential_and_opens_it() {
-        if !installed_or_skip("round trip") {
+        let Some(host) = Host::or_skip("round trip") else {
             return;
-        }
-        let host = Host::new();
+        };
         let name = credential_name("0123abcd");
         let (identity, path) = host.seal(&name);
         assert_eq!(path, host.credstore().join(&name));
         assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(&host.credstore()), 0o700);
+        assert_eq!(mode(host.credstore()), 0o700);
         let back = host.creds().decrypt(&name, &path, &soon()).unwrap();
         assert_eq!(&back[..], identity.as_bytes());
         assert!(VaultKey::parse(std::str::from_utf8(&back).unwrap()).is_some());
@@ -1158,10 +1162,9 @@ mod tests {
 
     #[test]
     fn the_plaintext_identity_is_in_no_file_written() {
-        if !installed_or_skip("no plaintext on disk") {
+        let Some(host) = Host::or_skip("no plaintext on disk") else {
             return;
-        }
-        let host = Host::new();
+        };
         let (identity, path) = host.seal(&credential_name("feed"));
         // The bech32 payload alone, in case of a change of case or prefix.
         let payload = identity
@@ -1183,10 +1186,10 @@ mod tests {
 
     #[test]
     fn another_host_key_cannot_open_it_and_the_file_stays() {
-        if !installed_or_skip("another host key") {
+        let Some(here) = Host::or_skip("another host key") else {
             return;
-        }
-        let (here, elsewhere) = (Host::new(), Host::new());
+        };
+        let elsewhere = Host::new();
         let name = credential_name("abc");
         let (_identity, path) = here.seal(&name);
         let before = std::fs::read(&path).unwrap();
@@ -1215,10 +1218,9 @@ mod tests {
 
     #[test]
     fn a_delivered_credential_is_used_without_running_systemd_creds() {
-        if !installed_or_skip("delivered credential") {
+        let Some(host) = Host::or_skip("delivered credential") else {
             return;
-        }
-        let host = Host::new();
+        };
         let name = credential_name("d1");
         let (identity, path) = host.seal(&name);
         // Deliver it the way the service manager does: decrypted into a 0700 directory.
@@ -1261,13 +1263,8 @@ mod tests {
         .unwrap();
         let err = creds.decrypt(&name, &path, &soon()).unwrap_err();
         assert!(
-            matches!(
-                &err,
-                CredsError::File(e) if matches!(**e, Error::UnsafePath {
-                    problem: Unsafe::ReadableByOthers { .. },
-                    ..
-                })
-            ),
+            matches!(&err, CredsError::File(e)
+                if problem(e) == Some(&Unsafe::ReadableByOthers { mode: 0o440 })),
             "{err:?}"
         );
         std::fs::set_permissions(
@@ -1278,13 +1275,7 @@ mod tests {
         std::os::unix::fs::symlink(delivered.join(&name), delivered.join("link")).unwrap();
         let err = creds.delivered("link").unwrap_err();
         assert!(
-            matches!(
-                &err,
-                CredsError::File(e) if matches!(**e, Error::UnsafePath {
-                    problem: Unsafe::Symlink,
-                    ..
-                })
-            ),
+            matches!(&err, CredsError::File(e) if problem(e) == Some(&Unsafe::Symlink)),
             "{err:?}"
         );
         let relative = runner(&[(CREDENTIALS_DIRECTORY, OsStr::new("credentials"))]);

@@ -33,7 +33,6 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -187,6 +186,17 @@ struct Reply {
     body: Zeroizing<Vec<u8>>,
 }
 
+impl Reply {
+    /// This answer to `path` is not one the API gives: `reason` says what is off.
+    fn malformed(&self, path: &str, reason: &'static str) -> BaoError {
+        BaoError::Malformed {
+            path: path.to_owned(),
+            status: self.status,
+            reason,
+        }
+    }
+}
+
 impl BaoClient {
     /// A client for `config`; reads the CA file when one is configured. Connects to nothing.
     pub(crate) fn new(config: BaoConfig) -> Result<Self, BaoError> {
@@ -294,11 +304,7 @@ impl BaoClient {
         deadline: &Deadline,
     ) -> Result<Option<Versioned>, BaoError> {
         let reply = self.authed(Method::Get, query, None, deadline)?;
-        let malformed = |reason| BaoError::Malformed {
-            path: path.to_owned(),
-            status: reply.status,
-            reason,
-        };
+        let malformed = |reason| reply.malformed(path, reason);
         match reply.status {
             200 => {
                 let read: Envelope<ReadData> =
@@ -362,17 +368,12 @@ impl BaoClient {
         let reply = self.authed(Method::Post, &path, Some(&body), deadline)?;
         match reply.status {
             200 => {
-                let written: Envelope<VersionOnly> =
-                    parse(&reply.body).map_err(|()| BaoError::Malformed {
-                        path: path.clone(),
-                        status: 200,
-                        reason: "not a KV v2 write answer",
-                    })?;
-                written.data.map(|d| d.version).ok_or(BaoError::Malformed {
-                    path,
-                    status: 200,
-                    reason: "no `data.version`",
-                })
+                let written: Envelope<VersionOnly> = parse(&reply.body)
+                    .map_err(|()| reply.malformed(&path, "not a KV v2 write answer"))?;
+                written
+                    .data
+                    .map(|d| d.version)
+                    .ok_or_else(|| reply.malformed(&path, "no `data.version`"))
             }
             400 if errors_mention(&reply.body, "check-and-set") => Err(BaoError::CasConflict {
                 path,
@@ -393,11 +394,7 @@ impl BaoClient {
         let reply = self.authed(Method::Get, &path, None, deadline)?;
         match reply.status {
             200 => {
-                let malformed = |reason| BaoError::Malformed {
-                    path: path.clone(),
-                    status: 200,
-                    reason,
-                };
+                let malformed = |reason| reply.malformed(&path, reason);
                 let read: Envelope<MetadataData> =
                     parse(&reply.body).map_err(|()| malformed("not a KV v2 metadata answer"))?;
                 let m = read.data.ok_or_else(|| malformed("no `data`"))?;
@@ -609,19 +606,12 @@ impl BaoClient {
         let reply = self.send(Method::Post, &path, Some(&body), None, deadline)?;
         match reply.status {
             200 => {
-                let login: LoginAnswer = parse(&reply.body).map_err(|()| BaoError::Malformed {
-                    path: path.clone(),
-                    status: 200,
-                    reason: "not a login answer",
-                })?;
+                let login: LoginAnswer = parse(&reply.body)
+                    .map_err(|()| reply.malformed(&path, "not a login answer"))?;
                 let token = login
                     .auth
                     .map(|a| a.client_token.0)
-                    .ok_or(BaoError::Malformed {
-                        path,
-                        status: 200,
-                        reason: "no `auth.client_token`",
-                    })?;
+                    .ok_or_else(|| reply.malformed(&path, "no `auth.client_token`"))?;
                 Ok(self.login_token.get_or_init(|| token))
             }
             400 | 403 => Err(BaoError::LoginRefused {
@@ -702,15 +692,8 @@ impl BaoClient {
         // One allocation of the final size: the buffer never reallocates, so no unwiped
         // copy of a secret in it is left behind.
         let mut buf = Zeroizing::new(vec![0u8; MAX_BODY + 1]);
-        let mut filled = 0;
-        while filled < buf.len() {
-            match reader.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.transport_error(ureq::Error::from(e), deadline)),
-            }
-        }
+        let filled = crate::fs::read::fill(&mut reader, &mut buf)
+            .map_err(|e| self.transport_error(ureq::Error::from(e), deadline))?;
         if filled > MAX_BODY {
             return Err(BaoError::Malformed {
                 path: strip_query(path).to_owned(),
@@ -801,11 +784,7 @@ impl BaoClient {
             status @ (300..=399 | 429 | 472 | 473 | 500..=599) => {
                 BaoError::Unavailable { address, status }
             }
-            status => BaoError::Malformed {
-                path: path.to_owned(),
-                status,
-                reason: "a status the KV v2 API does not answer here",
-            },
+            _ => reply.malformed(path, "a status the KV v2 API does not answer here"),
         }
     }
 }

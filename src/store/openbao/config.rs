@@ -19,7 +19,7 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::error::BaoError;
-use crate::fs::read::read_followed;
+use crate::fs::read::{FileContent, read_followed};
 use crate::text::strip;
 
 /// The default KV v2 mount.
@@ -242,19 +242,13 @@ fn read_token_file(path: &Path) -> Result<SecretString, BaoError> {
             content.uid
         )));
     }
-    if content.mode & 0o077 != 0 {
+    if crate::fs::group_or_other_bits(content.mode) {
         return Err(file_error(format!(
             "its mode {:04o} lets others read it",
             content.mode
         )));
     }
-    let text = std::str::from_utf8(&content.bytes)
-        .map_err(|_| file_error("it is not UTF-8 text".into()))?;
-    let token = strip(text);
-    if token.is_empty() {
-        return Err(file_error("it is empty".into()));
-    }
-    Ok(SecretString::from(token))
+    stripped_text(&content, file_error)
 }
 
 /// Reads the AppRole secret id. Like `*_FILE` secrets, the file may be a mounted secret
@@ -266,13 +260,21 @@ fn read_secret_id(path: &Path) -> Result<SecretString, BaoError> {
         reason,
     };
     let content = read_followed(path).map_err(|e| file_error(e.to_string()))?;
+    stripped_text(&content, file_error)
+}
+
+/// A credential file's value: UTF-8 text, surrounding white space stripped, not empty.
+fn stripped_text(
+    content: &FileContent,
+    file_error: impl Fn(String) -> BaoError,
+) -> Result<SecretString, BaoError> {
     let text = std::str::from_utf8(&content.bytes)
         .map_err(|_| file_error("it is not UTF-8 text".into()))?;
-    let secret_id = strip(text);
-    if secret_id.is_empty() {
+    let value = strip(text);
+    if value.is_empty() {
         return Err(file_error("it is empty".into()));
     }
-    Ok(SecretString::from(secret_id))
+    Ok(SecretString::from(value))
 }
 
 #[cfg(test)]
@@ -430,16 +432,7 @@ mod tests {
             ("BAO_SECRET_ID_FILE", file.to_str().unwrap()),
         ])
         .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                BaoError::File {
-                    what: "the secret-id file",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_eq!(err.refused_file(), Some("the secret-id file"), "{err}");
     }
 
     #[test]
@@ -469,15 +462,6 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         std::os::unix::fs::symlink("/dev/zero", &file).unwrap();
         let err = from(&[("BAO_ADDR", "http://h"), ("HOME", home_str)]).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                BaoError::File {
-                    what: "the token file",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_eq!(err.refused_file(), Some("the token file"), "{err}");
     }
 }

@@ -337,6 +337,18 @@ impl From<BaoError> for crate::Error {
     }
 }
 
+/// For tests: the file a [`BaoError::File`] refusal names (`"the token file"`, ...);
+/// `None` for any other error.
+#[cfg(test)]
+impl BaoError {
+    pub(crate) fn refused_file(&self) -> Option<&'static str> {
+        match self {
+            Self::File { what, .. } => Some(what),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -215,6 +215,42 @@ wait "$pid""#;
             Some(serde_json::json!({ "policy": hcl })),
         );
     }
+
+    /// Makes the AppRole role `role` (enabling the `approle` auth method, once per server)
+    /// whose tokens hold `policy`; returns its role id and a new secret id.
+    pub(crate) fn approle(&self, role: &str, policy: &str) -> (String, String) {
+        // Enabling twice answers 400 "path is already in use": fine for a shared server.
+        let (status, _) = self.root_call(
+            "POST",
+            "sys/auth/approle",
+            Some(serde_json::json!({ "type": "approle" })),
+        );
+        assert!(
+            status == 204 || status == 400,
+            "enable approle: HTTP {status}"
+        );
+        let role_path = format!("auth/approle/role/{role}");
+        self.root_ok(
+            "POST",
+            &role_path,
+            Some(serde_json::json!({ "token_policies": [policy], "token_ttl": "10m" })),
+        );
+        let field = |json: Value, path: [&str; 2]| {
+            json[path[0]][path[1]]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}.{} in the answer", path[0], path[1]))
+                .to_owned()
+        };
+        let role_id = field(
+            self.root_ok("GET", &format!("{role_path}/role-id"), None),
+            ["data", "role_id"],
+        );
+        let secret_id = field(
+            self.root_ok("POST", &format!("{role_path}/secret-id"), None),
+            ["data", "secret_id"],
+        );
+        (role_id, secret_id)
+    }
 }
 
 impl Drop for DevServer {

@@ -57,6 +57,11 @@ fn policy_token(server: &DevServer, prefix: &str) -> String {
 
 const DEFAULT_MOUNT_FOR_TESTS: &str = "secret";
 
+/// A client logged in with a fresh [`policy_token`].
+fn policy_client(server: &DevServer, prefix: &str) -> BaoClient {
+    client(server, &policy_token(server, prefix), prefix)
+}
+
 fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
 }
@@ -203,8 +208,14 @@ fn child_command(server: &DevServer, token: &str, p: &str, op: &str) -> Command 
     cmd
 }
 
-fn child_result(stdout: &[u8]) -> (bool, u64, String) {
-    let text = String::from_utf8_lossy(stdout);
+/// What a [`child_worker`] that succeeded printed: created, version, value.
+fn child_result(out: &std::process::Output) -> (bool, u64, String) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
     // The harness prints `test ... ... ` before the test's own output on the same line.
     let line = text
         .lines()
@@ -237,15 +248,7 @@ fn processes_starting_together_create_one_version() {
     }
     let results: Vec<_> = children
         .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            child_result(&out.stdout)
-        })
+        .map(|c| child_result(&c.wait_with_output().unwrap()))
         .collect();
     assert_eq!(results.iter().filter(|r| r.0).count(), 1, "{results:?}");
     assert!(results.iter().all(|r| r.1 == 1 && r.2 == results[0].2));
@@ -256,8 +259,8 @@ fn processes_starting_together_create_one_version() {
 fn a_rotation_on_one_host_is_seen_on_another() {
     let server = shared();
     let p = prefix();
-    let a = client(server, &policy_token(server, &p), &p);
-    let b = client(server, &policy_token(server, &p), &p);
+    let a = policy_client(server, &p);
+    let b = policy_client(server, &p);
     let n = name("jwt_secret");
     let first = a
         .create_or_get(&n, crate::generate::token_urlsafe, &soon())
@@ -297,7 +300,7 @@ fn a_rotation_on_one_host_is_seen_on_another() {
 fn a_stale_check_and_set_loses_and_changes_nothing() {
     let server = shared();
     let p = prefix();
-    let c = client(server, &policy_token(server, &p), &p);
+    let c = policy_client(server, &p);
     let n = name("jwt_secret");
     c.write(&n, &secret("one"), 0, &soon()).unwrap();
     c.write(&n, &secret("two"), 1, &soon()).unwrap();
@@ -332,7 +335,7 @@ fn a_stale_check_and_set_loses_and_changes_nothing() {
 fn a_deleted_current_version_is_an_error_never_a_reason_to_generate() {
     let server = shared();
     let p = prefix();
-    let c = client(server, &policy_token(server, &p), &p);
+    let c = policy_client(server, &p);
     let n = name("jwt_secret");
     c.create_or_get(&n, crate::generate::token_urlsafe, &soon())
         .unwrap();
@@ -447,32 +450,7 @@ fn approle_login_gets_a_token_with_the_role_policy() {
     let p = prefix();
     let policy = format!("p-{p}");
     server.put_policy(&policy, &policy_hcl("secret", &p));
-    // Enabling twice answers 400 "path is already in use": fine for a shared server.
-    let (status, _) = server.root_call(
-        "POST",
-        &format!("sys/auth/{APPROLE_MOUNT}"),
-        Some(json!({ "type": "approle" })),
-    );
-    assert!(
-        status == 204 || status == 400,
-        "enable approle: HTTP {status}"
-    );
-    let role = format!("role-{p}");
-    server.root_ok(
-        "POST",
-        &format!("auth/approle/role/{role}"),
-        Some(json!({ "token_policies": [policy], "token_ttl": "10m" })),
-    );
-    let role_id = server.root_ok("GET", &format!("auth/approle/role/{role}/role-id"), None)["data"]
-        ["role_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let secret_id = server.root_ok("POST", &format!("auth/approle/role/{role}/secret-id"), None)
-        ["data"]["secret_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (role_id, secret_id) = server.approle(&format!("role-{p}"), &policy);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("secret-id");
     std::fs::write(&file, format!("{secret_id}\n")).unwrap();
@@ -651,16 +629,7 @@ fn a_bad_ca_file_is_refused_before_any_connection() {
         ("BAO_CACERT", ca.to_str().unwrap()),
     ])
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BaoError::File {
-                what: "the CA certificate file",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_eq!(err.refused_file(), Some("the CA certificate file"), "{err}");
 }
 
 /// The client runs in-process: no child is ever started, so the token cannot be on any
@@ -697,12 +666,7 @@ fn the_token_is_never_on_a_command_line_and_no_process_is_started() {
     let out = cmd
         .output()
         .expect("strace is installed (apt install strace)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (created, _, _) = child_result(&out.stdout);
+    let (created, _, _) = child_result(&out);
     assert!(created);
     let trace = std::fs::read_to_string(&log).unwrap();
     let execs: Vec<&str> = trace.lines().filter(|l| l.contains("execve")).collect();
