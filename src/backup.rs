@@ -407,7 +407,7 @@ impl Vault {
             }
         };
         for file in files {
-            match set_aside_file(dir, file) {
+            match dir.set_aside(file, crate::lifecycle::now_secs()) {
                 Ok(to) => aside.push((file, to)),
                 Err(e) => {
                     put_back(&aside);
@@ -487,9 +487,7 @@ impl Vault {
         deadline: &Deadline,
     ) -> crate::Notice {
         let until = || crate::lifecycle::rfc3339(UNIX_EPOCH + Duration::from_secs(expires));
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::lifecycle::now_secs();
         if expires <= now {
             return crate::Notice(format!(
                 "notice: the backup's previous secret expired at {} (UTC); it is not restored",
@@ -561,42 +559,6 @@ fn other_sealed_secrets(dir: &PrivateDir, name: &SecretName) -> Result<Vec<Strin
         }
     }
     Ok(names)
-}
-
-/// Renames `file` to `<file>.unreadable.<unix time>` (never over an existing file) and
-/// returns the new name.
-fn set_aside_file(dir: &PrivateDir, file: &str) -> Result<String, Error> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let base = format!("{file}.unreadable.{now}");
-    for n in 0..100 {
-        let to = if n == 0 {
-            base.clone()
-        } else {
-            format!("{base}.{n}")
-        };
-        match rustix::fs::renameat_with(
-            dir.fd(),
-            file,
-            dir.fd(),
-            to.as_str(),
-            rustix::fs::RenameFlags::NOREPLACE,
-        ) {
-            Ok(()) => return Ok(to),
-            Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => {
-                return Err(Error::Write {
-                    path: dir.join(file),
-                    source: e.into(),
-                });
-            }
-        }
-    }
-    Err(Error::Write {
-        path: dir.join(file),
-        source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-    })
 }
 
 /// Opens an age backup with `key`; then wipes the stack the cipher used (as

@@ -190,13 +190,8 @@ struct Aside<'d> {
 }
 
 impl<'d> Aside<'d> {
-    fn new(dir: &'d PrivateDir, name: &str, aside: String) -> Result<Self, Error> {
-        rustix::fs::renameat(dir.fd(), name, dir.fd(), aside.as_str()).map_err(|e| {
-            Error::Write {
-                path: dir.join(name),
-                source: e.into(),
-            }
-        })?;
+    fn new(dir: &'d PrivateDir, name: &str) -> Result<Self, Error> {
+        let aside = dir.set_aside(name, now_secs())?;
         Ok(Self {
             dir,
             name: name.to_owned(),
@@ -251,7 +246,7 @@ pub(crate) fn checked_value(value: &SecretString) -> Result<SecretString, Error>
     Ok(SecretString::from(value))
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -398,11 +393,7 @@ pub(crate) fn replace_locked(
         }
         Existing::Unreadable(e) => {
             let staged = local::stage_sealed(dir, name.as_str(), value, &meta, &key)?;
-            let aside = Aside::new(
-                dir,
-                name.as_str(),
-                format!("{}.unreadable.{}", name.as_str(), now_secs()),
-            )?;
+            let aside = Aside::new(dir, name.as_str())?;
             staged.commit()?;
             let aside = aside.keep();
             notices.push(Notice(format!(

@@ -153,10 +153,7 @@ impl Metadata {
         if meta.key_source == KeySource::Auto {
             return Err(corrupt("key_source must be keyring or file".into()));
         }
-        if meta.id.is_empty()
-            || meta.id.len() > 64
-            || !meta.id.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
+        if !valid_id(&meta.id) {
             return Err(corrupt("id must be alphanumeric".into()));
         }
         if let Some((name, _)) = meta.previous.iter().find(|(_, r)| r.expires > MAX_EXPIRES) {
@@ -258,6 +255,12 @@ fn mac_key(key: &VaultKey) -> Zeroizing<[u8; 32]> {
         .expand(b"metadata mac v1", &mut *okm)
         .expect("32 bytes is a valid HKDF-SHA256 length");
     okm
+}
+
+/// Whether `id` can be a vault id: names a keyring account and a file, so 1 to 64 ASCII
+/// letters and digits.
+pub(crate) fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// A new random vault id: 32 lowercase hex digits.

@@ -238,15 +238,6 @@ pub(crate) fn rekey(vault: &Vault, to: KeySource) -> Result<Rekeyed, Error> {
     both.recipients.push(new_meta.recipient.clone());
     reseal(&dir, &files, &both, &old_key)?;
     new_meta.store(&dir, &new_key)?;
-    // From here the old key is the one no metadata names: announced, so that a run killed
-    // before it is deleted below leaves it to the next write to delete (every file is sealed
-    // to the new key too from this point on).
-    crate::store::pending::announce(
-        &dir,
-        &old_meta.id,
-        old_meta.key_source,
-        old_meta.identity_file.clone(),
-    )?;
     let resealed = reseal(&dir, &files, &new_meta, &new_key)?;
     // Only once every file is shown to open with the new key is the old one deleted.
     let reopened = open_all(&dir, &new_key)?;
@@ -255,6 +246,16 @@ pub(crate) fn rekey(vault: &Vault, to: KeySource) -> Result<Rekeyed, Error> {
             reason: "the files changed while they were resealed; the old key was kept".into(),
         });
     }
+    // Now the old key is one no metadata names, and nothing needs it: announced, so that a
+    // run killed before the delete below leaves it to the next write to delete. (Announced
+    // any earlier, a failure above would leave a key that a file may still need to be
+    // deleted by the next write.)
+    crate::store::pending::announce(
+        &dir,
+        &old_meta.id,
+        old_meta.key_source,
+        old_meta.identity_file.clone(),
+    )?;
     let old = keys.delete(&old_meta.key_ref(), &old_key, &deadline)?;
     crate::store::pending::settle(&dir)?;
     Ok(Rekeyed {

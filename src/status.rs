@@ -153,6 +153,44 @@ struct Facts {
     requested: KeySource,
 }
 
+/// Which source wins for `name`: the variables, then a credential systemd delivered.
+fn winning(vault: &Vault, name: &SecretName) -> Winner {
+    let file_var = name.file_env_var();
+    let winner = winner(
+        vault.var(&name.env_var()),
+        vault
+            .var_is_set(&file_var)
+            .then(|| vault.var(&file_var).unwrap_or_default()),
+    );
+    let delivered = vault
+        .var(crate::key::systemd_creds::CREDENTIALS_DIRECTORY)
+        .map(|d| PathBuf::from(d).join(name.as_str()))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok());
+    match (winner, delivered) {
+        (Winner::Vault, Some(path)) => Winner::Credential(path),
+        (winner, _) => winner,
+    }
+}
+
+/// The previous secret's expiry (RFC 3339) while its window lasts.
+fn previous_expires(meta: Option<&Metadata>, name: &SecretName) -> Option<String> {
+    meta.and_then(|m| m.previous.get(name.as_str()).copied())
+        .filter(|r| !r.expired())
+        .map(|r| crate::lifecycle::rfc3339(r.until()))
+}
+
+impl Winner {
+    /// How `status` and `list` name the source.
+    fn source(&self) -> &'static str {
+        match self {
+            Self::Env | Self::Ambiguous => "env",
+            Self::EnvFile(_) | Self::EmptyFileVar => "env_file",
+            Self::Credential(_) => "credential",
+            Self::Vault => "vault",
+        }
+    }
+}
+
 fn winner(direct: Option<OsString>, file_var: Option<OsString>) -> Winner {
     match (direct, file_var) {
         (Some(_), Some(_)) => Winner::Ambiguous,
@@ -166,20 +204,7 @@ fn winner(direct: Option<OsString>, file_var: Option<OsString>) -> Winner {
 impl Facts {
     fn gather(vault: &Vault, name: SecretName) -> Self {
         let file_var = name.file_env_var();
-        let winner = winner(
-            vault.var(&name.env_var()),
-            vault
-                .var_is_set(&file_var)
-                .then(|| vault.var(&file_var).unwrap_or_default()),
-        );
-        let delivered = vault
-            .var(crate::key::systemd_creds::CREDENTIALS_DIRECTORY)
-            .map(|d| PathBuf::from(d).join(name.as_str()))
-            .filter(|p| std::fs::symlink_metadata(p).is_ok());
-        let winner = match (winner, delivered) {
-            (Winner::Vault, Some(path)) => Winner::Credential(path),
-            (winner, _) => winner,
-        };
+        let winner = winning(vault, &name);
         let vault_path = vault.dir().join(name.as_str());
         let (dir_mode, dir_error, meta) = match vault.local().open() {
             Ok(Some(dir)) => {
@@ -217,10 +242,7 @@ impl Facts {
         let meta_ref = meta.as_ref().ok().and_then(Option::as_ref);
         let key_location = meta_ref.map(|m| vault.keys().describe(&m.key_ref()));
         let protection = meta_ref.map(|m| vault.keys().protection(&m.key_ref()));
-        let previous_expires = meta_ref
-            .and_then(|m| m.previous.get(name.as_str()).copied())
-            .filter(|r| !r.expired())
-            .map(|r| crate::lifecycle::rfc3339(r.until()));
+        let previous_expires = previous_expires(meta_ref, &name);
         let credential = meta_ref
             .filter(|m| m.key_source == KeySource::SystemdCreds)
             .map(|m| {
@@ -280,11 +302,8 @@ impl Facts {
             (_, Ok(_), None) => "absent",
         };
         let source = match (&self.winner, &self.load) {
-            (Winner::Env | Winner::Ambiguous, _) => "env",
-            (Winner::EnvFile(_) | Winner::EmptyFileVar, _) => "env_file",
-            (Winner::Credential(_), _) => "credential",
             (Winner::Vault, Ok(false)) => "none",
-            (Winner::Vault, _) => "vault",
+            (winner, _) => winner.source(),
         };
         Status {
             name: self.name.as_str().to_owned(),
@@ -460,24 +479,8 @@ pub(crate) fn list(vault: &Vault) -> Result<Vec<Listed>, Error> {
         let Ok(name) = SecretName::new(&file) else {
             continue;
         };
-        let file_var = name.file_env_var();
-        let source = if vault.var(&name.env_var()).is_some() {
-            "env"
-        } else if vault.var_is_set(&file_var) {
-            "env_file"
-        } else if vault
-            .var(crate::key::systemd_creds::CREDENTIALS_DIRECTORY)
-            .is_some_and(|d| std::fs::symlink_metadata(PathBuf::from(d).join(&file)).is_ok())
-        {
-            "credential"
-        } else {
-            "vault"
-        };
-        let previous_expires = meta
-            .as_ref()
-            .and_then(|m| m.previous.get(name.as_str()).copied())
-            .filter(|r| !r.expired())
-            .map(|r| crate::lifecycle::rfc3339(r.until()));
+        let source = winning(vault, &name).source();
+        let previous_expires = previous_expires(meta.as_ref(), &name);
         listed.push(Listed {
             name: file,
             source,

@@ -117,6 +117,40 @@ impl PrivateDir {
         Ok(names)
     }
 
+    /// Renames `name` to `<name>.unreadable.<now>` (then `.1`, `.2`, ... when that exists),
+    /// never over an existing file: a file set aside is kept, never deleted or replaced.
+    /// Returns the new name. Call with the vault lock held.
+    pub(crate) fn set_aside(&self, name: &str, now: u64) -> Result<String, Error> {
+        let base = format!("{name}.unreadable.{now}");
+        for n in 0..100 {
+            let to = if n == 0 {
+                base.clone()
+            } else {
+                format!("{base}.{n}")
+            };
+            match rustix::fs::renameat_with(
+                &self.fd,
+                name,
+                &self.fd,
+                to.as_str(),
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => return Ok(to),
+                Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => {
+                    return Err(Error::Write {
+                        path: self.join(name),
+                        source: e.into(),
+                    });
+                }
+            }
+        }
+        Err(Error::Write {
+            path: self.join(name),
+            source: io::Error::from(io::ErrorKind::AlreadyExists),
+        })
+    }
+
     /// Removes `name` from this directory (not following a link); an absent file is not an
     /// error. Call with the vault lock held.
     pub(crate) fn remove(&self, name: &str) -> Result<(), Error> {
@@ -191,6 +225,22 @@ mod tests {
     use super::*;
     use crate::fs::testing::{mode, problem};
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_file_set_aside_never_replaces_one_set_aside_before() {
+        let (_tmp, dir) = crate::fs::testing::private_dir();
+        std::fs::write(dir.join("s"), b"first").unwrap();
+        assert_eq!(dir.set_aside("s", 7).unwrap(), "s.unreadable.7");
+        std::fs::write(dir.join("s"), b"second").unwrap();
+        // The same second: the first one set aside stays as it was.
+        assert_eq!(dir.set_aside("s", 7).unwrap(), "s.unreadable.7.1");
+        assert_eq!(std::fs::read(dir.join("s.unreadable.7")).unwrap(), b"first");
+        assert_eq!(
+            std::fs::read(dir.join("s.unreadable.7.1")).unwrap(),
+            b"second"
+        );
+        assert!(!dir.join("s").exists());
+    }
 
     #[test]
     fn creates_missing_dir_0700_and_reopens_it() {

@@ -74,7 +74,7 @@ pub(crate) fn clean(
         )));
         return Ok(());
     };
-    if meta.is_some_and(|m| m.id == pending.id) || !valid_id(&pending.id) {
+    if meta.is_some_and(|m| m.id == pending.id) || !crate::metadata::valid_id(&pending.id) {
         return settle(dir);
     }
     let sources: &[KeySource] = match pending.key_source {
@@ -110,8 +110,4 @@ pub(crate) fn clean(
         removed.join(", ")
     )));
     settle(dir)
-}
-
-fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
