@@ -555,7 +555,7 @@ fn gets_running_during_repeated_rekeys_never_fail() {
             std::thread::spawn(move || {
                 let mut seen = Vec::new();
                 while !done.load(Ordering::SeqCst) {
-                    let run = env.run(&["get", "--no-create"]);
+                    let run = env.run(&["--verbose", "get", "--no-create"]);
                     if run.code() != 0 {
                         done.store(true, Ordering::SeqCst);
                         return Err(format!(
