@@ -1,4 +1,5 @@
-//! The OS keyring: Secret Service on Linux (pure-Rust zbus client), Keychain on macOS.
+//! The OS keyring: Secret Service on Linux (pure-Rust zbus client, [`super::secret_service`]),
+//! Keychain on macOS.
 //!
 //! The store is created on the first call that needs it and kept only once it works, so a
 //! keyring that comes up later is found by a later call, and the real connection error
@@ -68,11 +69,9 @@ impl Keyring {
         let store = self.store(deadline)?;
         let account = account.to_owned();
         let result = on_worker(deadline, move || {
-            twice_on_failure(|| {
-                entry(&store, &account)
-                    .and_then(|e| e.get_secret())
-                    .map(Zeroizing::new)
-            })
+            entry(&store, &account)
+                .and_then(|e| e.get_secret())
+                .map(Zeroizing::new)
         })?;
         match result {
             Ok(secret) => Ok(Some(secret)),
@@ -231,15 +230,13 @@ fn entry(store: &Arc<CredentialStore>, account: &str) -> Result<Entry, keyring_c
 
 #[cfg(target_os = "linux")]
 fn connect() -> StoreResult {
-    let store: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new()?;
+    let store: Arc<CredentialStore> = super::secret_service::Store::new()?;
     Ok(store)
 }
 
 #[cfg(target_os = "linux")]
 fn collection_locked() -> Option<bool> {
-    use secret_service::EncryptionType;
-    use secret_service::blocking::SecretService;
-    let service = SecretService::connect(EncryptionType::Plain).ok()?;
+    let service = super::secret_service::connect(secret_service::EncryptionType::Plain).ok()?;
     service
         .get_default_collection()
         .and_then(|c| c.is_locked())
@@ -313,19 +310,6 @@ fn unavailable(e: &keyring_core::Error) -> Error {
     Error::KeyringUnavailable { reason, detail }
 }
 
-/// Runs `read` once more after a failure of the store. gnome-keyring can answer a bare
-/// "Couldn't get item secret" for an item that a `rekey` is removing at that moment: the
-/// second look tells an item that went (no entry) or a passing failure (the secret) from a
-/// refusal that stays (the same failure again, reported). Both looks are bounded by the
-/// caller's deadline.
-fn twice_on_failure<T>(read: impl Fn() -> keyring_core::Result<T>) -> keyring_core::Result<T> {
-    use keyring_core::Error as K;
-    match read() {
-        Err(K::PlatformFailure(_) | K::NoStorageAccess(_)) => read(),
-        first => first,
-    }
-}
-
 /// Whether a Secret Service error says the item it was reading no longer exists.
 fn vanished(text: &str) -> bool {
     (text.contains("UnknownMethod") && text.contains("org.freedesktop.Secret.Item"))
@@ -346,6 +330,10 @@ fn summarize(text: &str) -> String {
     {
         "the session bus has no Secret Service (org.freedesktop.secrets): no keyring daemon \
          such as gnome-keyring is running"
+            .into()
+    } else if has("NoReply") && has("disconnected") {
+        "the keyring daemon exited while answering (it may have crashed; a restarted \
+         gnome-keyring starts locked)"
             .into()
     } else if has("ocked") {
         "the keyring collection is locked".into()
@@ -400,55 +388,15 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(2));
     }
 
-    fn fail_next_call(k: &Keyring, account: &str) {
-        let Backend::Fixed(store) = &k.backend else {
-            unreachable!("a mock keyring")
-        };
-        let entry = entry(store, account).unwrap();
-        let cred: &keyring_core::mock::Cred = entry.as_any().downcast_ref().unwrap();
-        cred.set_error(keyring_core::Error::PlatformFailure(
-            "org.freedesktop.DBus.Error.Failed: Couldn't get item secret".into(),
-        ));
-    }
-
     #[test]
-    fn a_failed_read_is_looked_at_once_more() {
-        let k = mock();
-        k.add("vault:a", "label", b"one", &soon()).unwrap();
-        fail_next_call(&k, "vault:a");
-        assert_eq!(&k.get("vault:a", &soon()).unwrap().unwrap()[..], b"one");
-
-        // An item deleted while it was being read: the second look finds no entry.
-        k.delete("vault:a", &soon()).unwrap();
-        fail_next_call(&k, "vault:a");
-        assert!(k.get("vault:a", &soon()).unwrap().is_none());
-    }
-
-    #[test]
-    fn only_a_platform_failure_is_read_again() {
-        let calls = std::cell::Cell::new(0);
-        let failing = || {
-            calls.set(calls.get() + 1);
-            Err::<(), _>(keyring_core::Error::PlatformFailure("refused".into()))
-        };
-        let err = twice_on_failure(failing).unwrap_err();
-        assert!(matches!(err, keyring_core::Error::PlatformFailure(_)));
+    fn a_daemon_that_exits_mid_request_is_named() {
+        let text = "zbus error: org.freedesktop.DBus.Error.NoReply: Message recipient \
+                    disconnected from message bus without replying";
+        assert!(summarize(text).starts_with("the keyring daemon exited"));
         assert_eq!(
-            calls.get(),
-            2,
-            "a refusal that stays is read twice, then reported"
+            summarize("zbus error: org.freedesktop.DBus.Error.Failed: no"),
+            "the Secret Service refused the request"
         );
-
-        calls.set(0);
-        let absent = || {
-            calls.set(calls.get() + 1);
-            Err::<(), _>(keyring_core::Error::NoEntry)
-        };
-        assert!(matches!(
-            twice_on_failure(absent),
-            Err(keyring_core::Error::NoEntry)
-        ));
-        assert_eq!(calls.get(), 1, "no entry is an answer, not a failure");
     }
 
     #[test]

@@ -13,6 +13,8 @@
 
 pub(crate) mod file;
 pub(crate) mod keyring;
+#[cfg(target_os = "linux")]
+mod secret_service;
 pub(crate) mod systemd_creds;
 
 use std::fmt;

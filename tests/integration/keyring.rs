@@ -265,3 +265,98 @@ pub(crate) fn concurrent_gets(env: &TestEnv, n: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// gnome-keyring aborts when a caller's first request is `OpenSession` and the daemon is
+/// busy (see `src/key/secret_service.rs`). Readers that each connect afresh, in the order the
+/// vault's store uses, while a writer creates and deletes items, leave it running.
+#[test]
+fn fresh_connections_while_items_change_leave_the_daemon_running() {
+    use ::secret_service::EncryptionType;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Without the store's first request, this load aborted the daemon in 6 of 6 runs here
+    // (4 readers: 2 of 6).
+    const ROUNDS: u32 = 1000;
+    const READERS: u32 = 8;
+
+    let Some(ss) = SecretService::start() else {
+        return;
+    };
+    let connection = |address: &str| {
+        zbus::blocking::connection::Builder::address(address)
+            .and_then(zbus::blocking::connection::Builder::build)
+            .expect("connect to the private bus")
+    };
+    let address = ss.bus_address().to_owned();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let attributes = std::collections::HashMap::from([("service", "load"), ("username", "x")]);
+    let writer = {
+        let (address, stop, attributes) = (address.clone(), stop.clone(), attributes.clone());
+        std::thread::spawn(move || {
+            let service =
+                crate::secret_service::connect_on(connection(&address), EncryptionType::Plain)
+                    .expect("writer session");
+            let mut changes = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let Ok(collection) = service.get_default_collection() else {
+                    break;
+                };
+                if collection
+                    .create_item("load", attributes.clone(), b"x", true, "text/plain")
+                    .is_err()
+                {
+                    break;
+                }
+                for item in service
+                    .search_items(attributes.clone())
+                    .map(|found| found.unlocked)
+                    .unwrap_or_default()
+                {
+                    let _ = item.delete();
+                }
+                changes += 1;
+            }
+            changes
+        })
+    };
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let (address, attributes) = (address.clone(), attributes.clone());
+            std::thread::spawn(move || -> Result<u32, String> {
+                for round in 0..ROUNDS {
+                    let service = crate::secret_service::connect_on(
+                        connection(&address),
+                        EncryptionType::Plain,
+                    )
+                    .map_err(|e| format!("round {round}: connect: {e}"))?;
+                    service
+                        .search_items(attributes.clone())
+                        .map_err(|e| format!("round {round}: search: {e}"))?;
+                }
+                Ok(ROUNDS)
+            })
+        })
+        .collect();
+    let results: Vec<_> = readers
+        .into_iter()
+        .map(|r| r.join().expect("reader thread"))
+        .collect();
+    stop.store(true, Ordering::SeqCst);
+    let changes = writer.join().expect("writer thread");
+    // A dead daemon stays a zombie until the harness reaps it: alive means not state Z.
+    let alive =
+        std::fs::read_to_string(format!("/proc/{}/stat", ss.keyring_pid())).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|s| !s.trim_start().starts_with('Z'))
+        });
+    assert!(
+        alive && results.iter().all(Result::is_ok),
+        "the daemon {} after {changes} item changes: {results:?}",
+        if alive { "lived" } else { "died" }
+    );
+    assert!(changes > 0, "the writer changed items meanwhile");
+    eprintln!(
+        "{} fresh connections during {changes} item changes",
+        READERS * ROUNDS
+    );
+}

@@ -12,6 +12,10 @@ mod leaks;
 mod lifecycle;
 mod memory;
 mod openbao;
+#[cfg(target_os = "linux")]
+#[path = "../../src/key/secret_service.rs"]
+#[allow(dead_code, reason = "the keyring tests use the connection only")]
+mod secret_service;
 mod smoke_secret_service;
 mod strace;
 mod support;
