@@ -94,7 +94,10 @@ impl CredentialStoreApi for Store {
         let mut label = format!("keyring:{user}@{service}");
         for (key, value) in modifiers.into_iter().flatten() {
             match *key {
-                "label" if !value.is_empty() => (*value).clone_into(&mut label),
+                "label" if value.is_empty() => {
+                    return Err(Error::Invalid("label".into(), "cannot be empty".into()));
+                }
+                "label" => (*value).clone_into(&mut label),
                 _ => return Err(Error::Invalid((*key).to_owned(), "not supported".into())),
             }
         }

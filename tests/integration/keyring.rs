@@ -274,7 +274,8 @@ fn fresh_connections_while_items_change_leave_the_daemon_running() {
     use ::secret_service::EncryptionType;
     use std::sync::atomic::{AtomicBool, Ordering};
     // Without the store's first request, this load aborted the daemon in 6 of 6 runs here
-    // (4 readers: 2 of 6).
+    // (4 readers: 2 of 6). Plain sessions keep a debug build fast; the abort comes before
+    // either kind of session is negotiated (the caller is not registered yet).
     const ROUNDS: u32 = 1000;
     const READERS: u32 = 8;
 
