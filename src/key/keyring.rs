@@ -333,7 +333,7 @@ fn summarize(text: &str) -> String {
             .into()
     } else if has("NoReply") && has("disconnected") {
         "the keyring daemon exited while answering (it may have crashed; a restarted \
-         gnome-keyring starts locked)"
+         gnome-keyring may start locked)"
             .into()
     } else if has("ocked") {
         "the keyring collection is locked".into()
