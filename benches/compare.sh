@@ -33,6 +33,7 @@
 # "n/a" with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/measure.sh
 
 runs=${RUNS:-100}
 rounds=${ROUNDS:-10}
@@ -102,20 +103,7 @@ unset CONTINUUM_JWT_SECRET CONTINUUM_JWT_SECRET_FILE CONTINUUM_VAULT_DIR \
 
 say "starting a private D-Bus and gnome-keyring in $work"
 # No service directories: nothing can be auto-activated on this bus.
-cat >"$work/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$work/bus.socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-EOF
+sed "s|@LISTEN@|unix:path=$work/bus.socket|" tests/private-bus.conf >"$work/bus.conf"
 dbus-daemon --config-file="$work/bus.conf" --nofork >"$work/bus.log" 2>&1 &
 bus_pid=$!
 for _ in $(seq 500); do
@@ -245,27 +233,8 @@ add "run-keyring" "$bin --dir $keyring_vault --key-source keyring run -- true"
 
 # --- measure -----------------------------------------------------------------------------
 
-args=()
-for i in "${!names[@]}"; do
-    args+=(-n "${names[$i]}" "${commands[$i]}")
-done
-for round in $(seq "$rounds"); do
-    say "round $round of $rounds: ${#names[@]} commands x $runs runs"
-    hyperfine -N --style none --warmup "$warmup" --runs "$runs" \
-        --export-csv "$work/round-$round.csv" "${args[@]}" >"$work/hyperfine-$round.log" 2>&1 ||
-        fail "hyperfine failed: $(tail -n 5 "$work/hyperfine-$round.log")"
-done
-
-# name -> median of the per-round medians, and their range, in milliseconds.
-declare -A median spread
-for name in "${names[@]}"; do
-    read -r "median[$name]" "spread[$name]" < <(
-        awk -F, -v name="$name" 'FNR > 1 && $1 == name { print $4 * 1000 }' "$work"/round-*.csv |
-            sort -g | awk '{ v[NR] = $1 } END {
-                m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-                printf "%s %.2f-%.2f\n", m, v[1], v[NR] }'
-    )
-done
+measure_rounds
+collect_medians 2
 
 # --- report ------------------------------------------------------------------------------
 

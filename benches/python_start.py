@@ -30,26 +30,14 @@ assert len(secret) == 43
 print(t1 - t0)
 """
 
-# The server's loader (continuum/api/admin_db.py) as it is before the upgrade.
-SERVER = """
+# The server's loader (continuum/api/admin_db.py) as it is before the upgrade, which makes
+# the secret at import; the same text the upgrade test runs.
+LOADER = Path(__file__).resolve().parents[1] / "python/tests/server/admin_db_before.py"
+SERVER = f"""
 import time
 t0 = time.perf_counter_ns()
-import os
-import secrets
-from pathlib import Path
-def get_or_generate_jwt_secret():
-    env_secret = os.environ.get("CONTINUUM_JWT_SECRET")
-    if env_secret:
-        return env_secret
-    secret_file = Path.home() / ".continuum" / "jwt_secret"
-    if secret_file.exists():
-        return secret_file.read_text().strip()
-    secret = secrets.token_urlsafe(32)
-    secret_file.parent.mkdir(parents=True, exist_ok=True)
-    secret_file.write_text(secret)
-    secret_file.chmod(0o600)
-    return secret
-secret = get_or_generate_jwt_secret()
+{LOADER.read_text()}
+secret = JWT_SECRET
 t1 = time.perf_counter_ns()
 assert len(secret) == 43
 print(t1 - t0)
@@ -61,7 +49,8 @@ def sample(code: str, home: Path, extra: dict[str, str]) -> int:
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    return int(out.stdout)
+    # The time is the last line: the server's first run prints its notice before it.
+    return int(out.stdout.split()[-1])
 
 
 def main() -> None:

@@ -8,12 +8,14 @@
 # with the file key source in a throwaway HOME, and times `get` with each binary next to
 # `true` (starting a process at all) and `cat` of the same secret in plaintext.
 #
-# Timing as in benches/compare.sh: hyperfine without a shell (-N), ROUNDS rounds of RUNS runs
-# (every command once per round, to spread drift evenly); a command's figure is the median of
-# its per-round medians. Settings (environment): RUNS (default 200), ROUNDS (10), WARMUP (20).
+# Timing as in benches/compare.sh (benches/measure.sh): hyperfine without a shell (-N), ROUNDS
+# rounds of RUNS runs (every command once per round, to spread drift evenly); a command's
+# figure is the median of its per-round medians. Settings (environment): RUNS (default 200),
+# ROUNDS (10), WARMUP (20).
 # DYNAMIC and STATIC name prebuilt binaries to use instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/measure.sh
 
 runs=${RUNS:-200}
 rounds=${ROUNDS:-10}
@@ -59,26 +61,8 @@ chmod 600 "$work/plain"
 
 names=(true cat dynamic static)
 commands=(true "cat $work/plain" "$dynamic get" "$static get")
-args=()
-for i in "${!names[@]}"; do
-    args+=(-n "${names[$i]}" "${commands[$i]}")
-done
-for round in $(seq "$rounds"); do
-    say "round $round of $rounds: ${#names[@]} commands x $runs runs"
-    hyperfine -N --style none --warmup "$warmup" --runs "$runs" \
-        --export-csv "$work/round-$round.csv" "${args[@]}" >"$work/hyperfine-$round.log" 2>&1 ||
-        fail "hyperfine failed: $(tail -n 5 "$work/hyperfine-$round.log")"
-done
-
-declare -A median spread
-for name in "${names[@]}"; do
-    read -r "median[$name]" "spread[$name]" < <(
-        awk -F, -v name="$name" 'FNR > 1 && $1 == name { print $4 * 1000 }' "$work"/round-*.csv |
-            sort -g | awk '{ v[NR] = $1 } END {
-                m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-                printf "%s %.3f-%.3f\n", m, v[1], v[NR] }'
-    )
-done
+measure_rounds
+collect_medians 3
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 echo

@@ -11,31 +11,7 @@ from pathlib import Path
 from conftest import SecretService, run_python
 
 #: The server's loader as it is before the upgrade: env, file, generate at import.
-OLD_LOADER = '''
-import os
-import secrets
-from pathlib import Path
-
-
-def get_or_generate_jwt_secret():
-    env_secret = os.environ.get("CONTINUUM_JWT_SECRET")
-    if env_secret:
-        return env_secret
-    secret_file = Path.home() / ".continuum" / "jwt_secret"
-    if secret_file.exists():
-        return secret_file.read_text().strip()
-    secret = secrets.token_urlsafe(32)
-    secret_file.parent.mkdir(parents=True, exist_ok=True)
-    secret_file.write_text(secret)
-    secret_file.chmod(0o600)
-    print(f"Generated new JWT secret: {secret_file}")
-    print("For production: set CONTINUUM_JWT_SECRET")
-    print("=" * 60)
-    return secret
-
-
-JWT_SECRET = get_or_generate_jwt_secret()
-'''
+OLD_LOADER = (Path(__file__).parent / "server" / "admin_db_before.py").read_text()
 
 #: The upgrade: the one line that changes.
 NEW_LOADER = """

@@ -764,25 +764,13 @@ fn start_bus(processes: &mut ProcessGroup, dirs: &Dirs) -> String {
     }
 }
 
-/// A session-bus configuration listening on `address` with no service
-/// directories, so nothing can be auto-activated.
+/// The session-bus configuration that every harness shares: no service directories, so
+/// nothing can be auto-activated.
+const BUS_CONFIG: &str = include_str!("../../private-bus.conf");
+
+/// [`BUS_CONFIG`] listening on `address`.
 fn bus_config(address: &str) -> String {
-    format!(
-        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>{}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-        escape_xml(address)
-    )
+    BUS_CONFIG.replace("@LISTEN@", &escape_xml(address))
 }
 
 /// Escapes a value for a D-Bus address (`%XX` for all but the optionally
